@@ -1,0 +1,29 @@
+"""``prunekit eval``: re-measure a checkpoint folder on its data."""
+
+from __future__ import annotations
+
+import argparse
+
+from prunekit.cli.options import add_data_args, data_config
+from prunekit.io import read_description
+from prunekit.pipeline import DataConfig, evaluate_checkpoint
+from prunekit.reports import model_summary_table
+
+NAME = "eval"
+HELP = "evaluate a checkpoint folder: test/validation accuracy, MACs, params"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``prunekit eval``."""
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_data_args(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load, evaluate, print."""
+    recorded = DataConfig.from_dict(read_description(args.checkpoint).get("meta", {}).get("data", {}))
+    metrics = evaluate_checkpoint(args.checkpoint, data_config(args, recorded), args.device)
+    print(model_summary_table([(str(args.checkpoint), metrics)]))
+    print(f"test accuracy: {metrics['test_accuracy']:.4f}")
+    return 0

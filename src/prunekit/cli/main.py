@@ -1,0 +1,78 @@
+"""The ``prunekit`` command: sub-commands, config files, and one-line errors (``--debug`` for tracebacks)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from typing import Sequence
+
+from prunekit import __version__
+from prunekit.cli import cmd_eval, cmd_run, cmd_train
+from prunekit.cli.options import apply_config, load_config_file
+from prunekit.errors import PrunekitError
+
+COMMANDS = (cmd_train, cmd_eval, cmd_run)
+"""Each module has NAME, HELP, add_arguments(parser) and run(args) -> int."""
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and its sub-parsers by name."""
+    parser = argparse.ArgumentParser(prog="prunekit", description="Make trained PyTorch models smaller and faster.")
+    parser.add_argument("--version", action="version", version=f"prunekit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = {}
+    for module in COMMANDS:
+        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        p.add_argument("--config", help="YAML file of option: value (flags given here override it)")
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+        subparsers[module.NAME] = p
+    return parser, subparsers
+
+
+def _config_path(argv: Sequence[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--config="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``prunekit`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    parser, subparsers = build_parser()
+    try:
+        command = next((a for a in argv if a in subparsers), None)
+        config = _config_path(argv)
+        if config and command:
+            sub = subparsers[command]
+            apply_config(sub, load_config_file(config), getattr(sub, "config_aliases", None))
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return 2
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("prunekit: interrupted", file=sys.stderr)
+        return 130
+    except PrunekitError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"prunekit: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # anything unexpected: still one line unless --debug
+        if debug:
+            traceback.print_exc()
+        print(f"prunekit: error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

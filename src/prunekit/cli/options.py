@@ -1,0 +1,96 @@
+"""Command-line options shared by several commands, and YAML config files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from prunekit.errors import PrunekitError
+from prunekit.pipeline.context import DataConfig
+from prunekit.training.config import OPTIMIZERS, SCHEDULERS, TrainConfig
+
+
+def add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
+    """--dataset, --data-dir, --download and the split options."""
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", required=required, help="dataset name (digits, fashion-mnist, mnist, cifar10, cifar100, folder, json)")
+    g.add_argument("--data-dir", help="where the dataset's files are")
+    g.add_argument("--download", action="store_true", default=None, help="allow downloading the dataset (needs internet)")
+    g.add_argument("--val-size", type=float, help="hold-out validation split: fraction (<1) or count of training samples (default 0.1)")
+    g.add_argument("--split-seed", type=int, help="seed of the validation split (default 0)")
+    g.add_argument("--train-subset", type=int, help="train on a fixed random subset of this many samples")
+    g.add_argument("--test-subset", type=int, help="test on a fixed random subset of this many samples")
+
+
+def add_train_args(p: argparse.ArgumentParser, epochs_help: str = "training epochs") -> None:
+    """The training recipe's options."""
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=float, help=f"{epochs_help} (fractions allowed)")
+    g.add_argument("--lr", type=float, help="learning rate (default 0.05)")
+    g.add_argument("--batch-size", type=int, help="batch size (default 64)")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, help="sgd, momentum (Nesterov, 0.9) or adam (default momentum)")
+    g.add_argument("--weight-decay", type=float, help="weight decay (default 5e-4)")
+    g.add_argument("--scheduler", choices=SCHEDULERS, help="learning-rate schedule (default cosine)")
+    g.add_argument("--device", help="cpu or cuda (default cpu)")
+    g.add_argument("--seed", type=int, help="random seed (default 0)")
+    g.add_argument("--sparsity", type=float, help="L1 penalty on BatchNorm scales, for network slimming (default 0)")
+
+
+def data_config(args: argparse.Namespace, base: DataConfig | None = None) -> DataConfig:
+    """DataConfig from the parsed options, on top of ``base`` (e.g. what a checkpoint recorded)."""
+    d = (base or DataConfig()).to_dict()
+    for key in d:
+        value = getattr(args, key, None)
+        if value is not None:
+            d[key] = value
+    return DataConfig.from_dict(d)
+
+
+def train_config(args: argparse.Namespace, base: TrainConfig | None = None, **defaults: Any) -> TrainConfig:
+    """TrainConfig from the parsed options, on top of ``base`` and ``defaults``."""
+    d = {**(base or TrainConfig()).to_dict(), **defaults}
+    for key in d:
+        value = getattr(args, key, None)
+        if value is not None:
+            d[key] = value
+    return TrainConfig.from_dict(d)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A flat YAML mapping of option names (dashes or underscores) to values."""
+    path = Path(path)
+    if not path.is_file():
+        raise PrunekitError(f"config file {path} does not exist")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise PrunekitError(f"config file {path} is not valid YAML: {err}") from None
+    if not isinstance(doc, dict):
+        raise PrunekitError(f"config file {path} must be a mapping of option: value")
+    return {str(k).replace("-", "_"): v for k, v in doc.items()}
+
+
+def apply_config(parser: argparse.ArgumentParser, config: dict[str, Any], aliases: dict[str, str] | None = None) -> None:
+    """Make the config's values the parser's defaults, so flags given on the command line override them."""
+    dests = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
+    values = {}
+    for key, value in config.items():
+        key = (aliases or {}).get(key, key)
+        if key not in dests:
+            raise PrunekitError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(dests))}")
+        action = dests[key]
+        if action.type is not None and value is not None and not isinstance(value, (list, dict)):
+            try:
+                value = action.type(value)
+            except (TypeError, ValueError):
+                raise PrunekitError(f"config key {key!r}: {value!r} is not a valid value") from None
+        if action.choices is not None and value is not None and value not in action.choices:
+            raise PrunekitError(f"config key {key!r}: {value!r} is not one of {', '.join(map(str, action.choices))}")
+        values[key] = value
+    for action in parser._actions:
+        if action.dest in values:
+            action.required = False
+    parser.set_defaults(**values)

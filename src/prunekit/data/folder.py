@@ -1,0 +1,47 @@
+"""An image folder with ``train/`` and ``val/`` (or ``test/``) class sub-folders, streamed from disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prunekit.data.registry import RawData, register_dataset
+from prunekit.errors import PrunekitError
+
+IMAGE_SIZE = 32
+"""Images are resized to this square size unless the loader is given ``image_size``."""
+
+
+@register_dataset("folder", "imagefolder")
+def image_folder(data_dir: Path | None = None, download: bool = False, image_size: int = IMAGE_SIZE) -> RawData:
+    """RGB images in ``DATA_DIR/train/CLASS/*`` and ``DATA_DIR/val/CLASS/*`` (or ``test/``), resized to ``image_size``."""
+    import torchvision.transforms as T
+    from torchvision.datasets import ImageFolder
+
+    if data_dir is None:
+        raise PrunekitError("the folder dataset needs --data-dir DIR with train/ and val/ (or test/) class sub-folders")
+    train_dir = data_dir / "train"
+    test_dir = next((data_dir / d for d in ("val", "test") if (data_dir / d).is_dir()), None)
+    if not train_dir.is_dir() or test_dir is None:
+        raise PrunekitError(f"{data_dir} must contain train/ and val/ (or test/) folders with one sub-folder per class")
+    transform = T.Compose([
+        T.Resize((image_size, image_size)),
+        T.ToTensor(),
+        T.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),
+    ])
+    try:
+        train = ImageFolder(str(train_dir), transform=transform)
+        test = ImageFolder(str(test_dir), transform=transform)
+    except (FileNotFoundError, RuntimeError) as err:
+        raise PrunekitError(f"cannot read image folder {data_dir}: {err}") from None
+    if test.classes != train.classes:
+        raise PrunekitError(
+            f"{test_dir.name}/ classes {test.classes} differ from train/ classes {train.classes}"
+        )
+    return RawData(
+        train=train,
+        test=test,
+        num_classes=len(train.classes),
+        in_channels=3,
+        input_size=(image_size, image_size),
+        info={"source": str(data_dir), "classes": train.classes},
+    )

@@ -1,0 +1,12 @@
+"""Errors that prunekit reports to its users as one clear line (the CLI prints no traceback)."""
+
+
+class PrunekitError(Exception):
+    """A problem with the user's input or environment, with a message that says what to do."""
+
+
+class UnknownNameError(PrunekitError, KeyError):
+    """A name that no registry knows; the message lists the valid names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

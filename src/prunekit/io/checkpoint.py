@@ -1,0 +1,162 @@
+"""The checkpoint folder every prunekit command reads and writes, loadable without unpickling code.
+
+Layout of a checkpoint folder::
+
+    model.safetensors   weights (safetensors: plain tensors, no code)
+    model.json          how to rebuild the ORIGINAL model (registry name and arguments, or a
+                        factory path), the input shape, and the pruning plan (kept channels of
+                        every pruned group) to re-apply to it
+    metrics.json        test_accuracy, val_accuracy (0-1), macs, flops, params, ...
+
+Loading builds the original model, re-applies the plan, then loads the weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+from prunekit.errors import PrunekitError
+from prunekit.io.atomic import atomic_write, read_json, write_json
+from prunekit.models.registry import ModelSpec, attach_spec, spec_of
+
+FORMAT = "prunekit-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+DESCRIPTION = "model.json"
+METRICS = "metrics.json"
+PLAN_ATTR = "_prunekit_plan"
+INPUT_ATTR = "_prunekit_input_shape"
+
+
+def plan_of(model: nn.Module) -> dict | None:
+    """The pruning plan (JSON form) recorded on ``model`` by the pruning code, if any."""
+    return getattr(model, PLAN_ATTR, None)
+
+
+def attach_plan(model: nn.Module, plan: dict | None) -> nn.Module:
+    """Record the pruning plan (JSON form) on ``model``; returns ``model``."""
+    setattr(model, PLAN_ATTR, plan)
+    return model
+
+
+def input_shape_of(model: nn.Module) -> tuple[int, ...] | None:
+    """The (C, H, W) input shape recorded on ``model``, if any."""
+    return getattr(model, INPUT_ATTR, None)
+
+
+def attach_input_shape(model: nn.Module, shape) -> nn.Module:
+    """Record the (C, H, W) input shape on ``model``; returns ``model``."""
+    setattr(model, INPUT_ATTR, tuple(int(s) for s in shape))
+    return model
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint folder."""
+
+    model: nn.Module
+    path: Path
+    spec: ModelSpec | None
+    input_shape: tuple[int, ...]
+    plan: dict | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def example_inputs(self, batch_size: int = 1) -> torch.Tensor:
+        """A zero batch of the model's input shape."""
+        return torch.zeros(batch_size, *self.input_shape)
+
+
+def save_checkpoint(
+    directory: str | Path,
+    model: nn.Module,
+    *,
+    spec: ModelSpec | None = None,
+    input_shape=None,
+    plan: dict | None = None,
+    metrics: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` as a checkpoint folder (see the module docstring); returns the folder.
+
+    ``spec``, ``input_shape`` and ``plan`` default to what is recorded on the model (models from
+    :func:`prunekit.create_model` and from the pruning functions carry them). A model without a
+    spec still saves: loading it then needs a fresh instance of the original model.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    spec = spec or spec_of(model)
+    plan = plan if plan is not None else plan_of(model)
+    input_shape = input_shape if input_shape is not None else input_shape_of(model)
+    if input_shape is None:
+        raise PrunekitError("save needs the model's input shape (C, H, W): pass input_shape=")
+    description = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "model": spec.to_dict() if spec else None,
+        "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "input_shape": [int(s) for s in input_shape],
+        "plan": plan,
+        "meta": meta or {},
+    }
+    atomic_write(directory / WEIGHTS, lambda tmp: save_model(model, tmp))
+    write_json(directory / DESCRIPTION, description)
+    if metrics is not None:
+        write_json(directory / METRICS, metrics)
+    return directory
+
+
+def read_description(directory: str | Path) -> dict[str, Any]:
+    """``model.json`` of a checkpoint folder, checked to be one."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise PrunekitError(f"checkpoint folder {directory} does not exist")
+    path = directory / DESCRIPTION
+    if not path.is_file() or not (directory / WEIGHTS).is_file():
+        raise PrunekitError(f"{directory} is not a prunekit checkpoint (needs {DESCRIPTION} and {WEIGHTS})")
+    try:
+        desc = read_json(path)
+    except ValueError as err:
+        raise PrunekitError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(desc, dict) or desc.get("format") != FORMAT:
+        raise PrunekitError(f"{path} is not a prunekit checkpoint description")
+    return desc
+
+
+def load_checkpoint(directory: str | Path, model: nn.Module | None = None) -> Checkpoint:
+    """Load a checkpoint folder: build the original model (or use ``model``, a fresh instance of
+    it), re-apply the pruning plan, load the weights. No pickle is involved."""
+    directory = Path(directory)
+    desc = read_description(directory)
+    spec = ModelSpec.from_dict(desc["model"]) if desc.get("model") else None
+    input_shape = tuple(desc["input_shape"])
+    if model is None:
+        if spec is None:
+            raise PrunekitError(
+                f"{directory} was saved from a model prunekit did not build: pass a fresh instance "
+                "of the original model (prunekit.load(dir, model=MyNet()))"
+            )
+        model = spec.build()
+    elif spec is not None:
+        attach_spec(model, spec)
+    plan = desc.get("plan")
+    if plan:
+        from prunekit.structure import PruningPlan, apply_plan
+
+        apply_plan(model, torch.zeros(1, *input_shape), PruningPlan.from_dict(plan))
+    try:
+        load_model(model, str(directory / WEIGHTS), strict=True)
+    except (RuntimeError, KeyError, ValueError) as err:
+        first = str(err).strip().splitlines()[0][:300]
+        raise PrunekitError(f"checkpoint {directory} does not match its model: {first}") from None
+    model.eval()
+    attach_plan(model, plan)
+    attach_input_shape(model, input_shape)
+    metrics = read_json(directory / METRICS) if (directory / METRICS).is_file() else {}
+    return Checkpoint(model, directory, spec, input_shape, plan, metrics, desc.get("meta", {}))

@@ -1,0 +1,104 @@
+"""The pipeline's steps as plain functions (the CLI and the Python API both call these)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from prunekit.data import DataBundle
+from prunekit.io import Checkpoint, attach_input_shape, load_checkpoint, save_checkpoint
+from prunekit.models import create_model
+from prunekit.models.registry import check_model_name
+from prunekit.pipeline.context import DataConfig
+from prunekit.resources import measure
+from prunekit.training import TrainConfig, evaluate, seed_everything, train
+
+TRAIN_LOG = "train_log.jsonl"
+
+
+def model_metrics(model: nn.Module, data: DataBundle, device: str = "cpu") -> dict[str, Any]:
+    """Test and validation accuracy, MACs, FLOPs and parameters of ``model`` on ``data``."""
+    res = measure(model, data.example_inputs())
+    test = evaluate(model, data.test, device=device)
+    val = evaluate(model, data.val, device=device)
+    model.to("cpu")
+    return {
+        "test_accuracy": test["accuracy"],
+        "val_accuracy": val["accuracy"],
+        "test_loss": test["loss"],
+        **res.to_dict(),
+    }
+
+
+def data_config_of(ckpt: Checkpoint) -> DataConfig:
+    """The data settings a checkpoint was trained with."""
+    return DataConfig.from_dict(ckpt.meta.get("data", {}))
+
+
+def fit_and_save(
+    model: nn.Module,
+    data: DataBundle,
+    data_cfg: DataConfig,
+    train_cfg: TrainConfig,
+    out: str | Path,
+    *,
+    teacher: nn.Module | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    extra_meta: dict[str, Any] | None = None,
+    desc: str = "train",
+) -> dict[str, Any]:
+    """Train ``model`` in place, evaluate it, save it as a checkpoint folder at ``out``; returns its metrics."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / TRAIN_LOG
+    if log_path.exists():
+        log_path.unlink()
+    attach_input_shape(model, data.input_shape)
+
+    def on_epoch(r: dict) -> None:
+        val = f", val acc {r['val_accuracy']:.4f}" if "val_accuracy" in r else ""
+        log(f"[{desc}] epoch {r['epoch']}: loss {r['train_loss']:.4f}, train acc {r['train_accuracy']:.4f}{val}, "
+            f"{r['samples_per_s']:.0f} samples/s, {r['seconds']:.1f}s")
+
+    t0 = time.perf_counter()
+    train(model, data.train, train_cfg, val_split=data.val, augment=data.augment, teacher=teacher,
+          log_path=log_path, progress=progress, desc=desc, on_epoch=on_epoch)
+    seconds = time.perf_counter() - t0
+    model.to("cpu").eval()
+    metrics = model_metrics(model, data)
+    metrics.update(train_seconds=seconds, epochs=train_cfg.epochs)
+    meta = {"data": data_cfg.to_dict(), "train": train_cfg.to_dict(), **(extra_meta or {})}
+    save_checkpoint(out, model, input_shape=data.input_shape, metrics=metrics, meta=meta)
+    return metrics
+
+
+def train_base(
+    model_name: str,
+    data_cfg: DataConfig,
+    train_cfg: TrainConfig,
+    out: str | Path,
+    *,
+    model_kwargs: dict[str, Any] | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Step 1: build ``model_name`` for the dataset, train it and save it at ``out``; returns its metrics."""
+    check_model_name(model_name)
+    data = data_cfg.load()
+    log(data.describe())
+    seed_everything(train_cfg.seed)
+    model = create_model(model_name, data.num_classes, data.in_channels, data.input_size, **(model_kwargs or {}))
+    return fit_and_save(model, data, data_cfg, train_cfg, out, progress=progress, log=log)
+
+
+def evaluate_checkpoint(path: str | Path, data_cfg: DataConfig | None = None, device: str = "cpu") -> dict[str, Any]:
+    """Re-measure a checkpoint on its data (or ``data_cfg``): accuracy, MACs, params."""
+    ckpt = load_checkpoint(path)
+    data = (data_cfg or data_config_of(ckpt)).load()
+    with torch.no_grad():
+        return model_metrics(ckpt.model, data, device)

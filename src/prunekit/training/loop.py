@@ -1,0 +1,145 @@
+"""The training loop (with optional BN sparsity and distillation) and evaluation."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from prunekit.data.bundle import Split, batches
+from prunekit.training.config import TrainConfig, lr_factor, make_optimizer
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's global generator (model init, dropout) for reproducible CPU runs."""
+    torch.manual_seed(seed)
+
+
+def add_bn_sparsity_grad(model: nn.Module, strength: float) -> None:
+    """Add the sub-gradient of ``strength * sum |gamma|`` over BatchNorm scales (network slimming)."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.weight is not None and m.weight.grad is not None:
+            m.weight.grad.add_(strength * torch.sign(m.weight.detach()))
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | None, cfg: TrainConfig) -> torch.Tensor:
+    ce = F.cross_entropy(logits, y)
+    if teacher_logits is None:
+        return ce
+    t = cfg.distill_temperature
+    kd = F.kl_div(F.log_softmax(logits / t, 1), F.softmax(teacher_logits / t, 1), reduction="batchmean") * t * t
+    return (1 - cfg.distill_alpha) * ce + cfg.distill_alpha * kd
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, *, batch_size: int = 512, device: str = "cpu") -> dict[str, float]:
+    """Accuracy (0-1) and mean cross-entropy of ``model`` on ``split``."""
+    if len(split) == 0:
+        return {"accuracy": float("nan"), "loss": float("nan")}
+    was_training = model.training
+    model.eval()
+    correct, loss, seen = 0, 0.0, 0
+    for x, y in batches(split, batch_size):
+        x, y = x.to(device), y.to(device)
+        out = model(x)
+        loss += F.cross_entropy(out, y, reduction="sum").item()
+        correct += (out.argmax(1) == y).sum().item()
+        seen += len(y)
+    model.train(was_training)
+    return {"accuracy": correct / seen, "loss": loss / seen}
+
+
+def train(
+    model: nn.Module,
+    train_split: Split,
+    cfg: TrainConfig,
+    *,
+    val_split: Split | None = None,
+    augment: str = "none",
+    steps: int | None = None,
+    teacher: nn.Module | None = None,
+    log_path: str | Path | None = None,
+    progress: bool = True,
+    desc: str = "train",
+    on_epoch: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Train ``model`` in place with ``cfg``; returns one record per epoch.
+
+    ``steps`` caps the number of batches (NetAdapt's short-term fine-tuning); otherwise
+    ``cfg.epochs`` (may be fractional) sets it. Each epoch's record (loss, accuracy, validation
+    accuracy, samples/s) is appended to ``log_path`` as JSON lines.
+    """
+    device = torch.device(cfg.device)
+    model.to(device)
+    if teacher is not None:
+        teacher.to(device).eval()
+    per_epoch = max(1, math.ceil(len(train_split) / cfg.batch_size))
+    total = steps if steps is not None else int(round(cfg.epochs * per_epoch))
+    optimizer = make_optimizer(model, cfg)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict] = []
+    step, epoch = 0, 0
+    log = open(log_path, "a") if log_path else None
+    try:
+        while step < total:
+            epoch += 1
+            model.train()
+            t0, seen, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
+            n_batches = min(per_epoch, total - step)
+            bar = tqdm(total=n_batches, desc=f"{desc} epoch {epoch}", leave=False, disable=not progress or None,
+                       file=sys.stderr, dynamic_ncols=True)
+            for x, y in batches(train_split, cfg.batch_size, shuffle=True, generator=gen, augment=augment):
+                if step >= total:
+                    break
+                factor = lr_factor(cfg, step, total)
+                for g, lr in zip(optimizer.param_groups, base_lrs):
+                    g["lr"] = lr * factor
+                x, y = x.to(device), y.to(device)
+                out = model(x)
+                with torch.no_grad():
+                    t_out = teacher(x) if teacher is not None else None
+                loss = _loss(out, y, t_out, cfg)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.sparsity:
+                    add_bn_sparsity_grad(model, cfg.sparsity)
+                optimizer.step()
+                step += 1
+                seen += len(y)
+                loss_sum += loss.item() * len(y)
+                correct += (out.argmax(1) == y).sum().item()
+                rate = seen / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", sps=f"{rate:.0f}", refresh=False)
+                bar.update(1)
+            bar.close()
+            record = {
+                "epoch": epoch,
+                "steps": step,
+                "lr": base_lrs[0] * lr_factor(cfg, step - 1, total),
+                "train_loss": loss_sum / max(seen, 1),
+                "train_accuracy": correct / max(seen, 1),
+                "seconds": time.perf_counter() - t0,
+                "samples_per_s": seen / max(time.perf_counter() - t0, 1e-9),
+            }
+            if val_split is not None and len(val_split):
+                val = evaluate(model, val_split, device=cfg.device)
+                record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+            history.append(record)
+            if log:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+            if on_epoch:
+                on_epoch(record)
+    finally:
+        if log:
+            log.close()
+    return history

@@ -1,0 +1,67 @@
+"""Shared fixtures: an isolated prunekit cache, tiny datasets written to disk."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own PRUNEKIT_CACHE, so nothing depends on (or pollutes) ~/.cache."""
+    monkeypatch.setenv("PRUNEKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    torch.set_num_threads(1)
+
+
+def write_json_dataset(folder, n_train=40, n_test=20, shape=(1, 6, 6), classes=3, seed=0):
+    """A small dataset in the JSON format: class k has bright pixels in row-band k."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def make(n):
+        labels = rng.integers(0, classes, n)
+        data = rng.integers(0, 60, (n, *shape))
+        for i, k in enumerate(labels):
+            data[i, :, k * shape[1] // classes : (k + 1) * shape[1] // classes, :] += 180
+        return data.reshape(n, -1).tolist(), labels.tolist()
+
+    d, l = make(n_train)
+    (folder / "train.json").write_text(json.dumps({"data": d, "label": l, "shape": list(shape)}))
+    d, l = make(n_test)
+    (folder / "test.json").write_text(json.dumps({"data": d, "label": l}))
+    return folder
+
+
+def write_idx_dataset(folder, n_train=30, n_test=10, size=28, gz=True):
+    """The four MNIST-style IDX files (optionally gzipped) with random content."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def images(n):
+        return struct.pack(">IIII", 2051, n, size, size) + rng.integers(0, 256, (n, size, size), dtype=np.uint8).tobytes()
+
+    def labels(n):
+        return struct.pack(">II", 2049, n) + rng.integers(0, 10, n, dtype=np.uint8).tobytes()
+
+    files = {
+        "train-images-idx3-ubyte": images(n_train), "train-labels-idx1-ubyte": labels(n_train),
+        "t10k-images-idx3-ubyte": images(n_test), "t10k-labels-idx1-ubyte": labels(n_test),
+    }
+    for name, blob in files.items():
+        if gz:
+            with gzip.open(folder / f"{name}.gz", "wb") as f:
+                f.write(blob)
+        else:
+            (folder / name).write_bytes(blob)
+    return folder
+
+
+@pytest.fixture
+def json_dataset(tmp_path):
+    """Path of a small JSON-format dataset folder."""
+    return write_json_dataset(tmp_path / "jsondata")

@@ -1,0 +1,58 @@
+"""Checkpoint folders: safetensors + JSON, rebuilt without pickle, clear errors on mismatch."""
+
+import json
+import pickle
+
+import pytest
+import torch
+
+import prunekit
+from prunekit.errors import PrunekitError
+from prunekit.io import load_checkpoint, save_checkpoint
+
+
+def test_round_trip_without_pickle(tmp_path, monkeypatch):
+    model = prunekit.create_model("resnet20", 10, 3, 32).eval()
+    save_checkpoint(tmp_path / "ck", model, input_shape=(3, 32, 32), metrics={"test_accuracy": 0.5})
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["metrics.json", "model.json", "model.safetensors"]
+
+    def refuse(*a, **k):
+        raise AssertionError("pickle must not be used")
+
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    ckpt = load_checkpoint(tmp_path / "ck")
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(ckpt.model(x), model(x))
+    assert ckpt.metrics["test_accuracy"] == 0.5 and ckpt.input_shape == (3, 32, 32)
+    desc = json.loads((tmp_path / "ck" / "model.json").read_text())
+    assert desc["model"]["name"] == "resnet20" and desc["plan"] is None
+
+
+def test_user_model_needs_a_fresh_instance(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(8, 2))
+    save_checkpoint(tmp_path / "ck", model, input_shape=(1, 4, 4))
+    with pytest.raises(PrunekitError, match="fresh instance"):
+        load_checkpoint(tmp_path / "ck")
+    fresh = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(8, 2))
+    ckpt = load_checkpoint(tmp_path / "ck", model=fresh)
+    x = torch.randn(1, 1, 4, 4)
+    assert torch.equal(ckpt.model(x), model(x))
+
+
+def test_mismatched_weights_are_one_clear_error(tmp_path):
+    save_checkpoint(tmp_path / "ck", prunekit.create_model("lenet", 10, 1, 8), input_shape=(1, 8, 8))
+    desc = json.loads((tmp_path / "ck" / "model.json").read_text())
+    desc["model"]["num_classes"] = 3
+    (tmp_path / "ck" / "model.json").write_text(json.dumps(desc))
+    with pytest.raises(PrunekitError, match="does not match its model"):
+        load_checkpoint(tmp_path / "ck")
+
+
+def test_not_a_checkpoint(tmp_path):
+    with pytest.raises(PrunekitError, match="does not exist"):
+        load_checkpoint(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PrunekitError, match="not a prunekit checkpoint"):
+        load_checkpoint(tmp_path / "empty")

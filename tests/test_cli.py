@@ -1,0 +1,78 @@
+"""The command line: train, eval, run, config files, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from prunekit.cli.main import main
+
+
+def _cli(*args, env_cache=None):
+    env = dict(os.environ)
+    return subprocess.run([sys.executable, "-m", "prunekit.cli.main", *args], capture_output=True, text=True, env=env)
+
+
+def test_train_then_eval(tmp_path, capsys):
+    out = tmp_path / "lenet"
+    assert main(["train", "--model", "lenet", "--dataset", "digits", "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"test_accuracy", "val_accuracy", "macs", "params", "flops"} <= set(metrics)
+    assert 0.5 < metrics["test_accuracy"] <= 1 and metrics["flops"] == 2 * metrics["macs"]
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2]
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(out)]) == 0
+    assert f"{metrics['test_accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_train_on_json_folder(tmp_path, json_dataset):
+    out = tmp_path / "ck"
+    code = main(["train", "--model", "helloworld", "--dataset", "json", "--data-dir", str(json_dataset),
+                 "--epochs", "3", "--val-size", "5", "--out", str(out), "--quiet"])
+    assert code == 0
+    desc = json.loads((out / "model.json").read_text())
+    assert desc["input_shape"] == [1, 6, 6] and desc["model"]["num_classes"] == 3
+
+
+def test_config_file_and_flag_override(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"model": "dnn_2", "dataset": "digits", "epochs": 1, "out": str(tmp_path / "a")}))
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert (tmp_path / "b" / "metrics.json").exists() and not (tmp_path / "a").exists()
+
+
+def test_config_file_with_unknown_key(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: lenet\nepochz: 3\n")
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    assert "unknown config key 'epochz'" in capsys.readouterr().err
+
+
+def test_run_step_1_reports_test_accuracy(tmp_path, capsys):
+    assert main(["run", "--model", "lenet", "--dataset", "digits", "--epochs", "1", "--step", "1",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert (tmp_path / "base" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--model", "no_such_model", "--dataset", "digits", "--out", "X"], "valid models: alexnet"),
+    (["train", "--model", "lenet", "--dataset", "no_such_data", "--out", "X"], "valid datasets:"),
+    (["eval", "--checkpoint", "/nonexistent/ckpt"], "does not exist"),
+    (["train", "--model", "lenet", "--dataset", "json", "--data-dir", "/nonexistent", "--out", "X"], "does not exist"),
+])
+def test_bad_input_is_one_line_without_traceback(args, message):
+    result = _cli(*args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback():
+    result = _cli("--debug", "eval", "--checkpoint", "/nonexistent/ckpt")
+    assert result.returncode != 0 and "Traceback" in result.stderr

@@ -1,0 +1,70 @@
+"""The training loop: learns, is reproducible, network-slimming sparsity, distillation."""
+
+import pytest
+import torch
+from torch import nn
+
+import prunekit
+from prunekit.data import load_dataset
+from prunekit.errors import PrunekitError
+from prunekit.training import TrainConfig, evaluate, seed_everything, train
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def _bn_l1(model):
+    return sum(m.weight.abs().sum().item() for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+
+
+def test_lenet_learns_digits(digits):
+    seed_everything(0)
+    model = prunekit.create_model("lenet", 10, 1, 8)
+    before = evaluate(model, digits.test)["accuracy"]
+    history = train(model, digits.train, TrainConfig(epochs=3), val_split=digits.val, progress=False)
+    after = evaluate(model, digits.test)["accuracy"]
+    assert len(history) == 3 and "val_accuracy" in history[-1]
+    assert after > 0.8 > before
+
+
+def test_same_seed_same_weights(digits):
+    def run():
+        seed_everything(3)
+        model = prunekit.create_model("helloworld", 10, 1, 8)
+        train(model, digits.train, TrainConfig(epochs=1, seed=3), progress=False)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    assert torch.equal(run(), run())
+
+
+def test_steps_caps_the_number_of_batches(digits):
+    model = prunekit.create_model("dnn_2", 10, 1, 8)
+    history = train(model, digits.train, TrainConfig(epochs=100, batch_size=16), steps=7, progress=False)
+    assert history[-1]["steps"] == 7
+
+
+def test_bn_sparsity_shrinks_batchnorm_scales(digits):
+    def run(strength):
+        seed_everything(0)
+        model = prunekit.create_model("helloworld", 10, 1, 8)
+        train(model, digits.train, TrainConfig(epochs=2, sparsity=strength), progress=False)
+        return _bn_l1(model)
+
+    assert run(0.2) < 0.8 * run(0.0)
+
+
+def test_distillation_from_a_teacher_trains(digits):
+    seed_everything(0)
+    teacher = prunekit.create_model("lenet", 10, 1, 8)
+    train(teacher, digits.train, TrainConfig(epochs=2), progress=False)
+    student = prunekit.create_model("dnn_2", 10, 1, 8)
+    train(student, digits.train, TrainConfig(epochs=2), teacher=teacher, progress=False)
+    assert evaluate(student, digits.test)["accuracy"] > 0.8
+
+
+@pytest.mark.parametrize("bad", [dict(optimizer="rmsprop"), dict(scheduler="warm"), dict(lr=0), dict(sparsity=-1)])
+def test_bad_training_options(bad):
+    with pytest.raises(PrunekitError):
+        TrainConfig(**bad)
