@@ -7,7 +7,41 @@ from prunekit.data import list_datasets, load_dataset, register_dataset
 from prunekit.models import ModelSpec, create_model, list_models, register_model
 from prunekit.resources import Resources, measure
 
+
+def prune(model, example_inputs, ratio=None, criterion="l2", scope="local", exclude=(), round_to=1, budget=None,
+          resource="macs", data=None, **kwargs):
+    """A pruned copy of ``model`` (see :func:`prunekit.algorithms.oneshot.prune`)."""
+    from prunekit.algorithms.oneshot import prune as _prune
+
+    return _prune(model, example_inputs, ratio=ratio, criterion=criterion, scope=scope, exclude=exclude,
+                  round_to=round_to, budget=budget, resource=resource, data=data, **kwargs)
+
+
+def save(model, directory, *, metrics=None, input_shape=None):
+    """Save ``model`` as a checkpoint folder: safetensors weights + JSON plan of kept channels (no pickle)."""
+    from prunekit.io import save_checkpoint
+
+    return save_checkpoint(directory, model, metrics=metrics, input_shape=input_shape)
+
+
+def load(directory, model=None):
+    """Load a checkpoint folder: rebuild the original model (or use ``model``, a fresh instance of it),
+    re-apply the pruning plan, load the weights."""
+    from prunekit.io import load_checkpoint
+
+    return load_checkpoint(directory, model=model).model
+
+
+def __getattr__(name):
+    if name in ("NetAdapt", "NetAdaptResult"):
+        from prunekit.algorithms import netadapt
+
+        return getattr(netadapt, name)
+    raise AttributeError(f"module 'prunekit' has no attribute {name!r}")
+
+
 __all__ = [
     "PrunekitError", "ModelSpec", "Resources", "create_model", "list_datasets", "list_models",
     "load_dataset", "measure", "register_dataset", "register_model", "__version__",
+    "prune", "save", "load", "NetAdapt", "NetAdaptResult",
 ]

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
+from prunekit.algorithms.netadapt import WorkDir
+from prunekit.cli.cmd_finetune import FINETUNE_DEFAULTS
+from prunekit.cli.cmd_netadapt import add_netadapt_arguments, netadapt_options
+from prunekit.cli.cmd_prune import add_prune_arguments, prune_options
 from prunekit.cli.cmd_train import parse_model_args
 from prunekit.cli.options import add_data_args, add_train_args, data_config, train_config
 from prunekit.errors import PrunekitError
-from prunekit.io import read_json
-from prunekit.pipeline import train_base
+from prunekit.executors import make_executor
+from prunekit.io import read_description, read_json, write_json
+from prunekit.pipeline import DataConfig, train_base
+from prunekit.pipeline.netadapt_step import netadapt_checkpoint
+from prunekit.pipeline.prune_step import finetune_checkpoint, prune_checkpoint
 from prunekit.reports import model_summary_table
+from prunekit.training import TrainConfig
 
 NAME = "run"
 HELP = "run the pipeline: 1 train base model, 2 prune, 3 fine-tune (any subset, e.g. --step 123)"
@@ -23,11 +32,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="extra model argument; repeatable")
     p.add_argument("--out", required=True, help="working folder: base/, pruned/, finetuned/ go inside")
     p.add_argument("--step", default="123", help="which steps to run, e.g. 1, 23, 123 (default 123)")
-    p.add_argument("--method", help="pruning criterion (l1, l2, ...) or netadapt (step 2)")
-    p.add_argument("--percent", type=float, help="share of channels to remove (step 2)")
+    p.add_argument("--percent", type=float,
+                   help="step 2: how much to prune: for a one-shot criterion the share of channels removed from "
+                        "every group (as --ratio); for netadapt the share of the resource removed (budget 1 - R)")
+    add_prune_arguments(p, criterion_flag="--method")
+    add_netadapt_arguments(p, with_budget=False)
     add_data_args(p)
     add_train_args(p, epochs_help="epochs of step 1 (training the base model)")
-    p.add_argument("--finetune-epochs", type=float, help="epochs of step 3 (fine-tuning)")
+    p.add_argument("--finetune-epochs", type=float, help="epochs of step 3 (default: the same as --epochs)")
+    p.add_argument("--longterm-lr", type=float, help="learning rate of step 3, the long-term fine-tuning (default 0.01)")
 
 
 def parse_steps(text: str) -> list[str]:
@@ -38,22 +51,79 @@ def parse_steps(text: str) -> list[str]:
     return steps
 
 
+def _need(folder: Path, step: str) -> Path:
+    if not (folder / "model.json").is_file():
+        raise PrunekitError(f"step {step} needs {folder} from the previous step: run it first (e.g. --step {int(step) - 1}{step})")
+    return folder
+
+
+def _netadapt_step(args: argparse.Namespace, src: Path, out: Path, dest: Path, data_cfg: DataConfig) -> dict:
+    """NetAdapt in ``out/netadapt``; its final network becomes ``dest`` (the pruned/ folder)."""
+    options = netadapt_options(args)
+    options.update(criterion="l2", budget=args.budget, budget_ratio=args.budget_ratio,
+                   resource=args.resource, exclude=list(args.exclude) if args.exclude else None)
+    work_dir = Path(args.work_dir) if args.work_dir else out / "netadapt"
+    if WorkDir(work_dir).exists() and not args.resume:
+        print(f"restarting NetAdapt in {work_dir} (pass --resume to continue the earlier run instead)")
+        shutil.rmtree(work_dir)
+    result = netadapt_checkpoint(src, work_dir, options=options, resume=bool(args.resume), data_cfg=data_cfg,
+                                 batch_size=args.batch_size or 64, device=args.device or "cpu",
+                                 executor=make_executor(args.executor or "serial"), progress=not args.quiet)
+    final = WorkDir(work_dir).iteration_dir(len(result.history))
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(final, dest)
+    write_json(dest / "metrics.json", result.metrics)
+    return result.metrics
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the selected steps, each reading the previous step's folder under ``--out``."""
     out = Path(args.out)
     steps = parse_steps(args.step)
+    dirs = {k: out / v for k, v in STEP_DIRS.items()}
+    netadapt = (args.criterion or "l2") == "netadapt"
+    if args.percent is not None:
+        if not 0 < args.percent < 1:
+            raise PrunekitError(f"--percent must be in (0, 1), got {args.percent}")
+        if netadapt and args.budget_ratio is None and args.budget is None:
+            args.budget_ratio = 1 - args.percent
+        elif not netadapt:
+            if args.ratio is not None and args.ratio != args.percent:
+                raise PrunekitError("--percent and --ratio say the same thing: give one")
+            args.ratio = args.percent
+    if "2" in steps and args.ratio is None and args.budget is None and args.budget_ratio is None:
+        raise PrunekitError("step 2 needs --percent (or --ratio, --budget-ratio, --budget)")
     summary = []
     if "1" in steps:
         if not args.model:
             raise PrunekitError("step 1 needs --model")
-        metrics = train_base(args.model, data_config(args), train_config(args), out / STEP_DIRS["1"],
+        metrics = train_base(args.model, data_config(args), train_config(args), dirs["1"],
                              model_kwargs=parse_model_args(args.model_arg), progress=not args.quiet)
         summary.append(("base", metrics))
-    if "2" in steps or "3" in steps:
-        raise PrunekitError("steps 2 and 3 (prune, fine-tune) are not available yet")
-    if not summary:
-        base = out / STEP_DIRS["1"] / "metrics.json"
-        summary.append(("base", read_json(base)))
+    if "2" in steps:
+        src = _need(dirs["1"], "2")
+        if not summary:
+            summary.append(("base", read_json(src / "metrics.json")))
+        recorded = DataConfig.from_dict(read_description(src).get("meta", {}).get("data", {}))
+        if netadapt:
+            summary.append(("netadapt", _netadapt_step(args, src, out, dirs["2"], data_config(args, recorded))))
+        else:
+            result = prune_checkpoint(src, dirs["2"], data_cfg=data_config(args, recorded), **prune_options(args))
+            summary.append(("pruned", result["after"]))
+    if "3" in steps:
+        src = _need(dirs["2"], "3")
+        if not summary:
+            summary.append(("pruned", read_json(src / "metrics.json")))
+        meta = read_description(src).get("meta", {})
+        cfg = train_config(args, TrainConfig.from_dict(meta.get("train", {})))
+        # --lr and --epochs belong to step 1; step 3 has its own (defaulting to the same epochs)
+        cfg.lr = args.longterm_lr if args.longterm_lr is not None else FINETUNE_DEFAULTS["lr"]
+        if args.finetune_epochs is not None:
+            cfg.epochs = args.finetune_epochs
+        result = finetune_checkpoint(src, dirs["3"], cfg, data_cfg=data_config(args, DataConfig.from_dict(meta.get("data", {}))),
+                                     progress=not args.quiet)
+        summary.append(("fine-tuned", result["after"]))
     print(model_summary_table(summary))
     print(f"test accuracy: {summary[-1][1]['test_accuracy']:.4f}")
     return 0

@@ -75,13 +75,21 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
 def apply_config(parser: argparse.ArgumentParser, config: dict[str, Any], aliases: dict[str, str] | None = None) -> None:
     """Make the config's values the parser's defaults, so flags given on the command line override them."""
-    dests = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
+    actions = {}
+    for a in parser._actions:
+        if a.dest in ("help", "config", "debug"):
+            continue
+        actions[a.dest] = a
+        for flag in a.option_strings:  # a key may also be the flag's name, e.g. method for --method
+            if flag.startswith("--"):
+                actions[flag[2:].replace("-", "_")] = a
     values = {}
     for key, value in config.items():
         key = (aliases or {}).get(key, key)
-        if key not in dests:
-            raise PrunekitError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(dests))}")
-        action = dests[key]
+        if key not in actions:
+            raise PrunekitError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(actions))}")
+        action = actions[key]
+        key = action.dest
         if action.type is not None and value is not None and not isinstance(value, (list, dict)):
             try:
                 value = action.type(value)
@@ -93,4 +101,7 @@ def apply_config(parser: argparse.ArgumentParser, config: dict[str, Any], aliase
     for action in parser._actions:
         if action.dest in values:
             action.required = False
+    for key, value in list(values.items()):
+        if isinstance(value, str) and any(a.dest == key and a.nargs in ("+", "*") for a in parser._actions):
+            values[key] = [value]
     parser.set_defaults(**values)

@@ -1,0 +1,139 @@
+"""One-shot channel pruning: score every group with a criterion, remove the least important channels."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from prunekit.algorithms.plans import carry_metadata
+from prunekit.algorithms.selection import global_counts, global_order, local_counts, lowest, search_budget
+from prunekit.criteria import CriterionContext, get_criterion, needs_gradients
+from prunekit.errors import PrunekitError
+from prunekit.resources.metric import CountMetric
+from prunekit.structure import ModelStructure, analyze
+
+log = logging.getLogger(__name__)
+RESOURCES = ("macs", "flops", "params")
+
+
+def _check(ratio, budget, budget_ratio, scope, resource) -> None:
+    given = [x is not None for x in (ratio, budget, budget_ratio)]
+    if sum(given) != 1:
+        raise PrunekitError("give exactly one of ratio, budget or budget_ratio")
+    if ratio is not None and not 0 <= ratio < 1:
+        raise PrunekitError(f"ratio must be in [0, 1), got {ratio}")
+    if budget_ratio is not None and not 0 < budget_ratio <= 1:
+        raise PrunekitError(f"budget_ratio must be in (0, 1], got {budget_ratio}")
+    if budget is not None and budget <= 0:
+        raise PrunekitError(f"budget must be positive, got {budget}")
+    if scope not in ("local", "global"):
+        raise PrunekitError(f"scope must be 'local' or 'global', got {scope!r}")
+    if resource not in RESOURCES:
+        raise PrunekitError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
+
+
+def accumulate_gradients(model: nn.Module, data: Iterable, batches: int) -> None:
+    """Sum the cross-entropy gradients of up to ``batches`` batches of ``data`` into ``param.grad``."""
+    model.zero_grad(set_to_none=True)
+    was_training = model.training
+    model.eval()  # BN statistics stay as trained; gradients still flow
+    used = 0
+    for x, y in data:
+        F.cross_entropy(model(x), y).backward()
+        used += 1
+        if used >= batches:
+            break
+    model.train(was_training)
+    if used == 0:
+        raise PrunekitError("the data for gradient-based criteria is empty")
+
+
+def score_groups(structure: ModelStructure, criterion: str, *, seed: int = 0, threshold: float | None = None) -> dict[str, torch.Tensor]:
+    """Scores of every group the criterion can score (others are left out, and so kept whole)."""
+    fn = get_criterion(criterion)
+    scores = {}
+    for g in structure.groups:
+        s = fn(structure.slices(g.name), CriterionContext(seed=seed, threshold=threshold, group=g.name, channels=g.channels))
+        if s is None:
+            log.info("criterion %s cannot score group %s: kept whole", criterion, g.name)
+            continue
+        scores[g.name] = s.detach().float().cpu()
+    return scores
+
+
+def prune(
+    model: nn.Module,
+    example_inputs,
+    ratio: float | None = None,
+    criterion: str = "l2",
+    scope: str = "local",
+    exclude: Sequence[str] = (),
+    round_to: int = 1,
+    budget: float | None = None,
+    resource: str = "macs",
+    data: Iterable | None = None,
+    *,
+    budget_ratio: float | None = None,
+    seed: int = 0,
+    threshold: float | None = None,
+    gradient_batches: int = 4,
+) -> nn.Module:
+    """A pruned copy of ``model`` (the input is left untouched).
+
+    ``ratio``: remove that share of channels, from every group (``scope="local"``) or by
+    normalised score across groups (``"global"``). ``budget`` (absolute, in ``resource`` units:
+    MACs, FLOPs or parameters) or ``budget_ratio`` (of the model's own): prune until the resource
+    is at or under it. ``data`` (an iterable of (inputs, labels) batches) feeds criteria that need
+    gradients (``taylor``). ``exclude`` keeps the named layers whole; ``round_to`` keeps widths
+    multiples of it.
+    """
+    _check(ratio, budget, budget_ratio, scope, resource)
+    get_criterion(criterion)
+    if needs_gradients(criterion) and data is None:
+        raise PrunekitError(f"criterion {criterion!r} needs data: pass data= (batches of inputs and labels)")
+    pruned = copy.deepcopy(model)
+    structure = analyze(pruned, example_inputs, exclude=exclude, round_to=round_to)
+    if needs_gradients(criterion):
+        accumulate_gradients(pruned, data, gradient_batches)
+    scores = score_groups(structure, criterion, seed=seed, threshold=threshold)
+    pruned.zero_grad(set_to_none=True)
+    if ratio is not None:
+        if scope == "local":
+            counts = local_counts(structure, scores, ratio)
+        else:
+            total = int(ratio * sum(structure.group(n).channels for n in scores))
+            counts = global_counts(structure, global_order(scores), total)
+    else:
+        counts = _counts_for_budget(structure, scores, example_inputs, scope, resource, budget, budget_ratio)
+    for name, k in counts.items():
+        if k > 0:
+            structure.prune(name, lowest(scores[name], k))
+    return carry_metadata(model, pruned, structure, example_inputs)
+
+
+def _counts_for_budget(structure, scores, example_inputs, scope, resource, budget, budget_ratio) -> dict[str, int]:
+    cost = CountMetric(resource).what_if(structure, example_inputs)
+    base = cost({})
+    target = budget if budget is not None else budget_ratio * base
+    if base <= target:
+        return {}
+    if scope == "local":
+        steps = 1000
+        counts_at = lambda n: local_counts(structure, scores, n / steps * 0.999)  # noqa: E731
+        high = steps
+    else:
+        order = global_order(scores)
+        counts_at = lambda n: global_counts(structure, order, n)  # noqa: E731
+        high = len(order)
+    floor = cost(counts_at(high))
+    if floor > target:
+        raise PrunekitError(
+            f"budget {target:.4g} {resource} is below what this model can reach by pruning "
+            f"({floor:.4g} {resource} with every prunable group at its minimum width; the model has {base:.4g})"
+        )
+    return counts_at(search_budget(lambda n: cost(counts_at(n)) <= target, high))

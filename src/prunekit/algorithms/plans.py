@@ -1,0 +1,38 @@
+"""Keeping a pruned model's metadata: how to build its original, its input shape, and the composed plan."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from prunekit.io import attach_input_shape, attach_plan, plan_of
+from prunekit.models import attach_spec, spec_of
+from prunekit.structure import GroupPlan, ModelStructure, PruningPlan
+
+
+def compose_plans(earlier: dict | None, later: dict) -> dict:
+    """The plan of pruning by ``earlier`` then by ``later``, relative to the original model.
+
+    ``later`` was recorded on the earlier result, so its group widths and kept indices number
+    the channels that ``earlier`` kept.
+    """
+    if not earlier:
+        return later
+    first, second = PruningPlan.from_dict(earlier), PruningPlan.from_dict(later)
+    groups = dict(first.groups)
+    for name, g in second.groups.items():
+        before = first.groups.get(name)
+        if before is None:
+            groups[name] = g
+        else:
+            groups[name] = GroupPlan(before.original, [before.kept[i] for i in g.kept])
+    return PruningPlan(groups, first.exclude, second.round_to).to_dict()
+
+
+def carry_metadata(original: nn.Module, pruned: nn.Module, structure: ModelStructure, example_inputs) -> nn.Module:
+    """Record on ``pruned`` the original's spec, the input shape and the plan relative to the original model."""
+    spec = spec_of(original)
+    if spec is not None:
+        attach_spec(pruned, spec)
+    attach_input_shape(pruned, tuple(example_inputs.shape[1:]))
+    attach_plan(pruned, compose_plans(plan_of(original), structure.plan.to_dict()))
+    return pruned

@@ -1,0 +1,40 @@
+"""``prunekit finetune``: fine-tune a (pruned) checkpoint, optionally distilling from the unpruned model."""
+
+from __future__ import annotations
+
+import argparse
+
+from prunekit.cli.options import add_data_args, add_train_args, data_config, train_config
+from prunekit.io import read_description
+from prunekit.pipeline import DataConfig
+from prunekit.pipeline.prune_step import finetune_checkpoint
+from prunekit.reports import model_summary_table
+from prunekit.training import TrainConfig
+
+NAME = "finetune"
+HELP = "fine-tune a checkpoint (e.g. a pruned one); --teacher distils from another"
+
+FINETUNE_DEFAULTS = {"lr": 0.01}
+"""Fine-tuning starts from trained weights: a lower default learning rate than training from scratch."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``prunekit finetune``."""
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder to fine-tune (left untouched)")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--teacher", help="checkpoint folder of a teacher (e.g. the unpruned model) to distil from")
+    add_data_args(p)
+    add_train_args(p, epochs_help="fine-tuning epochs (default 10)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fine-tune, save, print the before/after table."""
+    desc = read_description(args.checkpoint).get("meta", {})
+    recorded = DataConfig.from_dict(desc.get("data", {}))
+    base = TrainConfig.from_dict(desc.get("train", {}))
+    cfg = train_config(args, base, **FINETUNE_DEFAULTS, epochs=10)
+    result = finetune_checkpoint(args.checkpoint, args.out, cfg, teacher=args.teacher,
+                                 data_cfg=data_config(args, recorded), progress=not args.quiet)
+    print(model_summary_table([("before", result["before"]), ("fine-tuned", result["after"])]))
+    print(f"test accuracy: {result['after']['test_accuracy']:.4f}")
+    return 0

@@ -1,0 +1,79 @@
+"""``prunekit netadapt``: budget-driven iterative channel pruning of a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+
+from prunekit.algorithms.netadapt import TINYNN_ALIASES, WorkDir
+from prunekit.errors import PrunekitError
+from prunekit.cli.options import add_data_args, data_config
+from prunekit.executors import EXECUTORS, make_executor
+from prunekit.io import read_description, read_json
+from prunekit.pipeline import DataConfig
+from prunekit.pipeline.netadapt_step import netadapt_checkpoint
+from prunekit.reports import model_summary_table
+
+NAME = "netadapt"
+HELP = "adapt a checkpoint to a resource budget with NetAdapt (resumable)"
+
+OPTION_DESTS = ("budget", "budget_ratio", "resource", "init_reduction", "init_reduction_ratio", "reduction_decay",
+                "short_term_iters", "finetune_lr", "min_channels_step", "criterion", "exclude", "max_iters",
+                "save_interval", "seed")
+
+
+def add_netadapt_arguments(p: argparse.ArgumentParser, with_budget: bool = True) -> None:
+    """NetAdapt's options (shared with ``prunekit run --method netadapt``)."""
+    g = p.add_argument_group("NetAdapt")
+    if with_budget:
+        g.add_argument("--budget", type=float, help="absolute budget in resource units")
+        g.add_argument("--budget-ratio", type=float, help="budget as a share of the model's resource, e.g. 0.5")
+        g.add_argument("--resource", choices=("macs", "flops", "params", "latency"), help="resource to budget (default macs)")
+        g.add_argument("--criterion", help="which channels a candidate removes (default l2)")
+        g.add_argument("--exclude", nargs="+", default=None, metavar="LAYER", help="layer names to keep whole")
+    g.add_argument("--init-reduction", type=float, help="first iteration's resource reduction (absolute)")
+    g.add_argument("--init-reduction-ratio", type=float, help="first reduction as a share of the resource (default 0.025)")
+    g.add_argument("--reduction-decay", type=float, help="each iteration's reduction is the last one times this (default 0.96)")
+    g.add_argument("--short-term-iters", type=int, help="batches of short-term fine-tuning per candidate (default 100)")
+    g.add_argument("--finetune-lr", dest="finetune_lr", type=float, help="short-term fine-tuning learning rate (default 0.01)")
+    g.add_argument("--min-channels-step", type=int, help="channels are removed in multiples of this (default 8)")
+    g.add_argument("--max-iters", type=int, help="stop after this many iterations (default 1000)")
+    g.add_argument("--save-interval", type=int, help="save every candidate of every N-th iteration (default 0: off)")
+    g.add_argument("--work-dir", help="working folder (history, models, resume)")
+    g.add_argument("--resume", action="store_true", default=None, help="continue the run in --work-dir")
+    g.add_argument("--executor", choices=EXECUTORS, help="where candidates run (default serial)")
+
+
+def netadapt_options(args: argparse.Namespace) -> dict:
+    """NetAdapt's settings that were given (None for the rest)."""
+    opts = {k: getattr(args, k, None) for k in OPTION_DESTS}
+    if opts["exclude"] is not None:
+        opts["exclude"] = list(opts["exclude"])
+    return opts
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``prunekit netadapt``."""
+    p.add_argument("--checkpoint", help="checkpoint folder to adapt (not needed with --resume)")
+    p.add_argument("--seed", type=int, help="seed of the candidates' fine-tuning (default 0)")
+    p.add_argument("--batch-size", type=int, default=64, help="short-term fine-tuning batch size (default 64)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_netadapt_arguments(p)
+    add_data_args(p)
+    p.config_aliases = TINYNN_ALIASES
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run or resume, then print the summary."""
+    if not args.work_dir:
+        raise PrunekitError("--work-dir is required")
+    recorded = None
+    if args.checkpoint:
+        recorded = DataConfig.from_dict(read_description(args.checkpoint).get("meta", {}).get("data", {}))
+    data_cfg = data_config(args, recorded) if recorded or args.dataset else None
+    result = netadapt_checkpoint(args.checkpoint, args.work_dir, options=netadapt_options(args), resume=bool(args.resume),
+                                 data_cfg=data_cfg, batch_size=args.batch_size, device=args.device,
+                                 executor=make_executor(args.executor or "serial"), progress=not args.quiet)
+    start = read_json(WorkDir(result.work_dir).iteration_dir(0) / "metrics.json")
+    print(model_summary_table([("start", start), ("adapted", result.metrics)]))
+    print(f"test accuracy: {result.metrics['test_accuracy']:.4f}  (working folder: {result.work_dir})")
+    return 0

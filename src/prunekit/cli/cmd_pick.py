@@ -1,0 +1,45 @@
+"""``prunekit pick``: export one iteration's network of a NetAdapt run as a checkpoint folder."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+
+from prunekit.algorithms.netadapt import WorkDir
+from prunekit.errors import PrunekitError
+
+NAME = "pick"
+HELP = "export a NetAdapt iteration's model (--iter N, or the first at or under --resource X) as a checkpoint"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``prunekit pick``."""
+    p.add_argument("work_dir", help="NetAdapt working folder")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--iter", type=int, help="iteration number (0: the starting network)")
+    which.add_argument("--resource", type=float, help="the first iteration whose resource is at or under this")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+
+
+def choose_iteration(work: WorkDir, iteration: int | None, resource: float | None) -> int:
+    """The iteration asked for, checked against the history."""
+    history = work.history()
+    if iteration is not None:
+        if not 0 <= iteration <= len(history):
+            raise PrunekitError(f"iteration {iteration} not in this run (0 to {len(history)})")
+        return iteration
+    for h in history:
+        if h["resource"] <= resource:
+            return h["iteration"]
+    lowest = min((h["resource"] for h in history), default=work.config()["start"]["resource"])
+    raise PrunekitError(f"no iteration is at or under {resource:.4g} (the lowest is {lowest:.4g})")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Copy the chosen iteration's checkpoint folder to --out."""
+    work = WorkDir(args.work_dir)
+    work.config()
+    n = choose_iteration(work, args.iter, args.resource)
+    shutil.copytree(work.iteration_dir(n), args.out, dirs_exist_ok=True)
+    print(f"iteration {n} -> {args.out}")
+    return 0

@@ -1,0 +1,37 @@
+"""Exporting a model for deployment: ONNX (for ONNX Runtime) or TorchScript."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from prunekit.errors import PrunekitError
+from prunekit.io.atomic import atomic_write
+
+FORMATS = ("onnx", "torchscript")
+
+
+def export_model(model: nn.Module, example_inputs: torch.Tensor, path: str | Path, fmt: str) -> Path:
+    """Write ``model`` traced on ``example_inputs`` to ``path`` as ONNX (opset 17) or TorchScript."""
+    if fmt not in FORMATS:
+        raise PrunekitError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
+    model = model.eval()
+    if fmt == "torchscript":
+        with torch.no_grad():
+            traced = torch.jit.trace(model, example_inputs)
+        return atomic_write(path, lambda tmp: traced.save(tmp))
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise PrunekitError("ONNX export needs the onnx package: pip install 'prunekit[onnx]'") from None
+
+    def write(tmp: str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example_inputs,), tmp, input_names=["input"], output_names=["output"],
+                              opset_version=17, dynamo=False)
+
+    return atomic_write(path, write)

@@ -1,0 +1,103 @@
+"""Step 2 (prune a checkpoint) and step 3 (fine-tune it), with before/after reports."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from prunekit.errors import PrunekitError
+from prunekit.io import load_checkpoint, save_checkpoint
+from prunekit.pipeline.context import DataConfig
+from prunekit.pipeline.steps import data_config_of, fit_and_save, model_metrics
+from prunekit.reports import format_table
+from prunekit.training import TrainConfig, seed_everything
+
+
+def group_widths(model, example_inputs, exclude: Sequence[str] = ()) -> dict[str, int]:
+    """Current width of every prunable channel group of ``model`` (the model is not changed)."""
+    from prunekit.structure import analyze
+
+    return {g.name: g.channels for g in analyze(copy.deepcopy(model), example_inputs, exclude=exclude).groups}
+
+
+def widths_table(before: dict[str, int], after: dict[str, int]) -> str:
+    """Per-group widths before and after, only the groups that changed (or all if none did)."""
+    rows = [[name, w, after.get(name, w), f"{after.get(name, w) / w:.0%}"] for name, w in before.items()
+            if after.get(name, w) != w]
+    return format_table(rows or [["(no group changed)", "", "", ""]], ["group", "before", "after", "kept"])
+
+
+def _refuse_overwrite(src: str | Path, out: str | Path) -> None:
+    if Path(src).resolve() == Path(out).resolve():
+        raise PrunekitError("--out must differ from --checkpoint: the input checkpoint is never overwritten")
+
+
+def prune_checkpoint(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    criterion: str = "l2",
+    ratio: float | None = None,
+    budget: float | None = None,
+    budget_ratio: float | None = None,
+    resource: str = "macs",
+    scope: str = "local",
+    round_to: int = 1,
+    exclude: Sequence[str] = (),
+    threshold: float | None = None,
+    seed: int = 0,
+    data_cfg: DataConfig | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Prune a checkpoint folder one-shot and save the result at ``out``; returns before/after metrics."""
+    from prunekit.algorithms import prune
+    from prunekit.criteria import needs_gradients
+    from prunekit.data import batches
+
+    _refuse_overwrite(checkpoint, out)
+    ckpt = load_checkpoint(checkpoint)
+    data_cfg = data_cfg or data_config_of(ckpt)
+    data = data_cfg.load()
+    x = ckpt.example_inputs()
+    grad_data = None
+    if needs_gradients(criterion):
+        import torch
+
+        grad_data = batches(data.train, 64, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    pruned = prune(ckpt.model, x, ratio=ratio, criterion=criterion, scope=scope, exclude=exclude, round_to=round_to,
+                   budget=budget, budget_ratio=budget_ratio, resource=resource, data=grad_data, seed=seed,
+                   threshold=threshold)
+    before = ckpt.metrics if "macs" in ckpt.metrics else model_metrics(ckpt.model, data)
+    after = model_metrics(pruned, data)
+    settings = dict(criterion=criterion, ratio=ratio, budget=budget, budget_ratio=budget_ratio, resource=resource,
+                    scope=scope, round_to=round_to, exclude=list(exclude), seed=seed)
+    meta = {**ckpt.meta, "data": data_cfg.to_dict(), "parent": str(checkpoint), "prune": settings}
+    save_checkpoint(out, pruned, metrics=after, meta=meta)
+    log(widths_table(group_widths(ckpt.model, x, exclude), group_widths(pruned, x, exclude)))
+    return {"before": before, "after": after}
+
+
+def finetune_checkpoint(
+    checkpoint: str | Path,
+    out: str | Path,
+    train_cfg: TrainConfig,
+    *,
+    teacher: str | Path | None = None,
+    data_cfg: DataConfig | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Fine-tune a (pruned) checkpoint, optionally distilling from a ``teacher`` checkpoint; save at ``out``."""
+    _refuse_overwrite(checkpoint, out)
+    ckpt = load_checkpoint(checkpoint)
+    data_cfg = data_cfg or data_config_of(ckpt)
+    data = data_cfg.load()
+    teacher_model = load_checkpoint(teacher).model if teacher else None
+    seed_everything(train_cfg.seed)
+    before = ckpt.metrics if "test_accuracy" in ckpt.metrics else model_metrics(ckpt.model, data)
+    after = fit_and_save(ckpt.model, data, data_cfg, train_cfg, out, teacher=teacher_model, progress=progress,
+                         log=log, desc="finetune",
+                         extra_meta={k: v for k, v in ckpt.meta.items() if k not in ("data", "train")} | {
+                             "parent": str(checkpoint), "teacher": str(teacher) if teacher else None})
+    return {"before": before, "after": after}

@@ -1,0 +1,62 @@
+"""How NetAdapt measures a network: the real figure, and fast what-if estimates for candidate sizes."""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable, Protocol
+
+from torch import nn
+
+from prunekit.resources import measure
+from prunekit.resources.estimator import ResourceEstimator
+from prunekit.structure import ModelStructure, analyze
+
+
+class ResourceMetric(Protocol):
+    """A resource NetAdapt can budget: ``of_model`` measures a network; ``what_if`` predicts one after removals."""
+
+    name: str
+
+    def of_model(self, model: nn.Module, example_inputs) -> float:
+        """The resource of ``model``."""
+
+    def what_if(self, structure: ModelStructure, example_inputs) -> Callable[[dict[str, int]], float]:
+        """A function: {group: channels removed} -> resource of the network after those removals."""
+
+
+class CountMetric:
+    """MACs, FLOPs or parameters, counted by torch's FLOP counter (estimated from shapes for what-ifs)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def of_model(self, model: nn.Module, example_inputs) -> float:
+        """Counted on the real model."""
+        return measure(model, example_inputs).get(self.name)
+
+    def what_if(self, structure: ModelStructure, example_inputs) -> Callable[[dict[str, int]], float]:
+        """Exact shape arithmetic where possible; otherwise prune a copy and count it."""
+        estimator = ResourceEstimator(structure, example_inputs)
+        if estimator.exact:
+            return lambda removed: estimator.estimate(removed).get(self.name)
+
+        def by_pruning(removed: dict[str, int]) -> float:
+            model = copy.deepcopy(structure.model)
+            s = analyze(model, example_inputs)
+            for group, k in removed.items():
+                if k:
+                    s.prune(group, list(range(k)))
+            return self.of_model(model, example_inputs)
+
+        return by_pruning
+
+
+def make_metric(resource: str, **settings) -> ResourceMetric:
+    """The metric for a resource name (latency needs the latency module's settings)."""
+    if resource in ("macs", "flops", "params"):
+        return CountMetric(resource)
+    if resource == "latency":
+        from prunekit.latency.metric import LatencyMetric  # the latency issue supplies this
+
+        return LatencyMetric(**settings)
+    raise ValueError(f"unknown resource {resource!r}")

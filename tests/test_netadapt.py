@@ -1,0 +1,127 @@
+"""NetAdapt: the schedule, the loop on real (tiny) data, resume, errors, zoo models with residual and depthwise groups."""
+
+import json
+
+import pytest
+import torch
+
+import prunekit
+from prunekit.algorithms.netadapt import NetAdapt, NetAdaptConfig, target_schedule
+from prunekit.data import load_dataset
+from prunekit.errors import PrunekitError
+from prunekit.pipeline.netadapt_step import DataEvaluate, DataFinetune
+from prunekit.resources import measure
+from prunekit.training import TrainConfig, seed_everything, train
+
+OPTS = dict(short_term_iters=10, min_channels_step=2, init_reduction_ratio=0.08, reduction_decay=0.9, seed=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def trained_lenet(digits):
+    seed_everything(0)
+    model = prunekit.create_model("lenet", 10, 1, 8)
+    train(model, digits.train, TrainConfig(epochs=5), progress=False)
+    return model.eval()
+
+
+def _netadapt(model, data, work_dir, **kw):
+    opts = {**OPTS, **kw}
+    return NetAdapt(model, data.example_inputs(), finetune=DataFinetune(data, lr=0.01),
+                    evaluate=DataEvaluate(data), work_dir=work_dir, progress=False, log=lambda s: None, **opts)
+
+
+def test_schedule_lowers_the_target_and_lands_on_the_budget():
+    assert target_schedule(100, 1, 10, 0.5, 50) == 90
+    assert target_schedule(90, 2, 10, 0.5, 50) == 85
+    assert target_schedule(52, 3, 10, 0.5, 50) == 50
+
+
+def test_lenet_to_half_the_macs(trained_lenet, digits, tmp_path):
+    result = _netadapt(trained_lenet, digits, tmp_path / "w", budget_ratio=0.5).run()
+    base = measure(trained_lenet, digits.example_inputs()).macs
+    history = result.history
+    resources = [h["resource"] for h in history]
+    assert resources == sorted(resources, reverse=True) and len(set(resources)) == len(resources)
+    assert resources[-1] <= 0.5 * base and result.metrics["macs"] <= 0.5 * base
+    for h in history:
+        assert {"iteration", "target", "resource", "accuracy", "group", "channels", "candidates", "seconds"} <= set(h)
+        assert h["resource"] <= h["target"]
+        assert all({"group", "resource", "accuracy", "seconds"} <= set(c) for c in h["candidates"])
+    lines = (tmp_path / "w" / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["iteration"] for line in lines] == list(range(1, len(history) + 1))
+    metrics = json.loads((tmp_path / "w" / "metrics.json").read_text())
+    assert {"macs", "params", "val_accuracy"} <= set(metrics)
+    assert (tmp_path / "w" / "iterations" / f"{len(history):03d}" / "model.safetensors").exists()
+    assert result.metrics["val_accuracy"] > 0.8
+
+
+def test_resume_ends_with_the_same_choices(trained_lenet, digits, tmp_path):
+    full = _netadapt(trained_lenet, digits, tmp_path / "full", budget_ratio=0.6).run().history
+    part = _netadapt(trained_lenet, digits, tmp_path / "part", budget_ratio=0.6, max_iters=2).run().history
+    assert len(part) == 2
+    resumed = _netadapt(trained_lenet, digits, tmp_path / "part", resume=True, max_iters=1000).run().history
+    assert [(h["group"], h["resource"]) for h in resumed] == [(h["group"], h["resource"]) for h in full]
+    assert [h["accuracy"] for h in resumed] == [h["accuracy"] for h in full]
+
+
+def test_a_started_folder_needs_resume(trained_lenet, digits, tmp_path):
+    _netadapt(trained_lenet, digits, tmp_path / "w", budget_ratio=0.9, max_iters=1).run()
+    with pytest.raises(PrunekitError, match="--resume"):
+        _netadapt(trained_lenet, digits, tmp_path / "w", budget_ratio=0.9).run()
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(budget=1000, budget_ratio=0.5), "exactly one"),
+    (dict(budget=10**12), "not below"),
+    (dict(budget=10), "cannot be reached"),
+    (dict(budget_ratio=0.5, criterion="taylor"), "data-free"),
+    (dict(budget_ratio=0.5, resource="watts"), "unknown resource"),
+])
+def test_bad_budgets_fail_before_any_work(trained_lenet, digits, tmp_path, kwargs, message):
+    calls = []
+    with pytest.raises(PrunekitError, match=message):
+        NetAdapt(trained_lenet, digits.example_inputs(), finetune=lambda m, i: calls.append(i),
+                 evaluate=lambda m: calls.append(0) or 0.0, work_dir=tmp_path / "w", progress=False,
+                 log=lambda s: None, **kwargs).run()
+    assert not calls and not (tmp_path / "w" / "config.json").exists()
+
+
+@pytest.mark.parametrize("name,kwargs", [("resnet20", {"width": 8}), ("mobilenet_v2", {"width_mult": 0.25})])
+def test_residual_and_depthwise_models(digits, tmp_path, name, kwargs):
+    data = load_dataset("digits", train_subset=256)
+    model = prunekit.create_model(name, 10, 1, 8, **kwargs).eval()
+    result = _netadapt(model, data, tmp_path / "w", budget_ratio=0.85, short_term_iters=2, max_iters=3,
+                       min_channels_step=4, init_reduction_ratio=0.05).run()
+    assert result.history
+    resources = [h["resource"] for h in result.history]
+    assert resources == sorted(resources, reverse=True)
+    with torch.no_grad():
+        assert result.model(data.example_inputs(2)).shape == (2, 10)
+    loaded = prunekit.load(tmp_path / "w" / "iterations" / f"{len(resources):03d}")
+    x = data.example_inputs(2) + torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), result.model.eval()(x), atol=1e-5)
+
+
+def test_user_functions_and_tinynn_aliases(trained_lenet, digits, tmp_path):
+    cfg = NetAdaptConfig.from_dict({"budget_ratio": 0.7, "budget_type": "params", "netadapt_lr": 0.02,
+                                    "netadapt_max_iter": 5, "netadapt_max_rounds": 3, "netadapt_min_feature_size": 4,
+                                    "budget_reduce_rate_init": 0.1, "budget_reduce_rate_decay": 0.9})
+    assert (cfg.resource, cfg.finetune_lr, cfg.short_term_iters, cfg.max_iters, cfg.min_channels_step) == ("params", 0.02, 5, 3, 4)
+    seen = []
+
+    def finetune(model, iters):
+        seen.append(iters)
+
+    def evaluate(model):
+        return -measure(model, digits.example_inputs()).params / 1e6  # prefer the smallest
+
+    result = NetAdapt(trained_lenet, digits.example_inputs(), budget_ratio=0.7, resource="params", finetune=finetune,
+                      evaluate=evaluate, work_dir=tmp_path / "w", short_term_iters=5, max_iters=2, progress=False,
+                      log=lambda s: None).run()
+    assert seen and set(seen) == {5} and len(result.history) == 2
