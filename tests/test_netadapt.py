@@ -125,3 +125,12 @@ def test_user_functions_and_tinynn_aliases(trained_lenet, digits, tmp_path):
                       evaluate=evaluate, work_dir=tmp_path / "w", short_term_iters=5, max_iters=2, progress=False,
                       log=lambda s: None).run()
     assert seen and set(seen) == {5} and len(result.history) == 2
+
+
+def test_save_interval_keeps_every_candidate(trained_lenet, digits, tmp_path):
+    result = _netadapt(trained_lenet, digits, tmp_path / "w", budget_ratio=0.8, max_iters=2, save_interval=2).run()
+    assert not (tmp_path / "w" / "candidates" / "001").exists()
+    saved = sorted(p.name for p in (tmp_path / "w" / "candidates" / "002").iterdir())
+    tried = sorted(c["group"] for c in result.history[1]["candidates"] if c["status"] == "ok")
+    assert saved == tried and len(saved) > 1
+    assert prunekit.load(tmp_path / "w" / "candidates" / "002" / saved[0]) is not None

@@ -14,6 +14,20 @@ def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: 
     )
 
 
+class PooledClassifier(nn.Module):
+    """A ``features`` stack, global average pooling, then one linear ``classifier`` (VGG, MobileNets)."""
+
+    def __init__(self, features: nn.Sequential, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.features = features
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(channels, num_classes)
+
+    def forward(self, x):
+        """Features, global average pool, classifier."""
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
 class SpatialTracker:
     """Follows the feature map size while a model is built, so pools and strides adapt to small inputs.
 

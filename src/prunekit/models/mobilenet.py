@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from prunekit.models.layers import SpatialTracker, conv_bn_relu
+from prunekit.models.layers import PooledClassifier, SpatialTracker, conv_bn_relu
 from prunekit.models.registry import register_model
 
 # (out channels, stride) of each depthwise-separable block
@@ -15,11 +15,10 @@ def _c(ch: int, mult: float) -> int:
     return max(8, int(round(ch * mult / 8)) * 8) if mult != 1.0 else ch
 
 
-class MobileNetV1(nn.Module):
+class MobileNetV1(PooledClassifier):
     """MobileNet v1: a 3x3 stem, then depthwise 3x3 + pointwise 1x1 blocks, global pooling, classifier."""
 
     def __init__(self, num_classes: int, in_channels: int, input_size, width_mult: float = 1.0) -> None:
-        super().__init__()
         t = SpatialTracker(input_size)
         cin = _c(32, width_mult)
         layers: list[nn.Module] = [conv_bn_relu(in_channels, cin)]
@@ -27,13 +26,7 @@ class MobileNetV1(nn.Module):
             cout = _c(cout, width_mult)
             layers.append(nn.Sequential(conv_bn_relu(cin, cin, 3, t.stride(stride), groups=cin), conv_bn_relu(cin, cout, 1)))
             cin = cout
-        self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(cin, num_classes)
-
-    def forward(self, x):
-        """Features, global average pool, classifier."""
-        return self.classifier(self.pool(self.features(x)).flatten(1))
+        super().__init__(nn.Sequential(*layers), cin, num_classes)
 
 
 class InvertedResidual(nn.Module):
@@ -72,11 +65,10 @@ def conv_bn_relu6(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups:
 _V2 = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(PooledClassifier):
     """MobileNet v2 for small images: stride-1 stem and the CIFAR stride pattern (32 px -> 4 px)."""
 
     def __init__(self, num_classes: int, in_channels: int, input_size, width_mult: float = 1.0) -> None:
-        super().__init__()
         t = SpatialTracker(input_size)
         cin = _c(32, width_mult)
         layers: list[nn.Module] = [conv_bn_relu6(in_channels, cin)]
@@ -87,13 +79,7 @@ class MobileNetV2(nn.Module):
                 cin = cout
         last = _c(1280, width_mult) if width_mult > 1.0 else 1280
         layers.append(conv_bn_relu6(cin, last, 1))
-        self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(last, num_classes)
-
-    def forward(self, x):
-        """Features, global average pool, classifier."""
-        return self.classifier(self.pool(self.features(x)).flatten(1))
+        super().__init__(nn.Sequential(*layers), last, num_classes)
 
 
 @register_model("mobilenet_v1")

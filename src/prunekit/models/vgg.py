@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from prunekit.models.layers import SpatialTracker, conv_bn_relu
+from prunekit.models.layers import PooledClassifier, SpatialTracker, conv_bn_relu
 from prunekit.models.registry import register_model
 
 _CONFIGS = {
@@ -15,11 +15,10 @@ _CONFIGS = {
 }
 
 
-class VGG(nn.Module):
+class VGG(PooledClassifier):
     """Conv-BN-ReLU stacks with max pools (skipped once the map is 1 px), global pooling, one classifier."""
 
     def __init__(self, config: list, num_classes: int, in_channels: int, input_size, width_mult: float = 1.0) -> None:
-        super().__init__()
         t = SpatialTracker(input_size)
         layers: list[nn.Module] = []
         cin = in_channels
@@ -30,13 +29,7 @@ class VGG(nn.Module):
                 cout = max(1, int(round(item * width_mult)))
                 layers.append(conv_bn_relu(cin, cout))
                 cin = cout
-        self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(cin, num_classes)
-
-    def forward(self, x):
-        """Features, global average pool, classifier."""
-        return self.classifier(self.pool(self.features(x)).flatten(1))
+        super().__init__(nn.Sequential(*layers), cin, num_classes)
 
 
 def _make(name: str):

@@ -28,9 +28,13 @@ def widths_table(before: dict[str, int], after: dict[str, int]) -> str:
     return format_table(rows or [["(no group changed)", "", "", ""]], ["group", "before", "after", "kept"])
 
 
-def _refuse_overwrite(src: str | Path, out: str | Path) -> None:
+def _open(src: str | Path, out: str | Path, data_cfg: DataConfig | None):
+    """The input checkpoint, its data settings and data; refuses to write over the input."""
     if Path(src).resolve() == Path(out).resolve():
         raise PrunekitError("--out must differ from --checkpoint: the input checkpoint is never overwritten")
+    ckpt = load_checkpoint(src)
+    data_cfg = data_cfg or data_config_of(ckpt)
+    return ckpt, data_cfg, data_cfg.load()
 
 
 def prune_checkpoint(
@@ -55,10 +59,7 @@ def prune_checkpoint(
     from prunekit.criteria import needs_gradients
     from prunekit.data import batches
 
-    _refuse_overwrite(checkpoint, out)
-    ckpt = load_checkpoint(checkpoint)
-    data_cfg = data_cfg or data_config_of(ckpt)
-    data = data_cfg.load()
+    ckpt, data_cfg, data = _open(checkpoint, out, data_cfg)
     x = ckpt.example_inputs()
     grad_data = None
     if needs_gradients(criterion):
@@ -89,10 +90,7 @@ def finetune_checkpoint(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Fine-tune a (pruned) checkpoint, optionally distilling from a ``teacher`` checkpoint; save at ``out``."""
-    _refuse_overwrite(checkpoint, out)
-    ckpt = load_checkpoint(checkpoint)
-    data_cfg = data_cfg or data_config_of(ckpt)
-    data = data_cfg.load()
+    ckpt, data_cfg, data = _open(checkpoint, out, data_cfg)
     teacher_model = load_checkpoint(teacher).model if teacher else None
     seed_everything(train_cfg.seed)
     before = ckpt.metrics if "test_accuracy" in ckpt.metrics else model_metrics(ckpt.model, data)

@@ -1,0 +1,28 @@
+"""Channel structure of any PyTorch model: list, score, remove and replay prunable channel groups.
+
+Built on Torch-Pruning's DependencyGraph (this package is the only place in prunekit that imports
+``torch_pruning``), with prunekit's own checks where TP's assumptions do not hold::
+
+    s = analyze(model, torch.randn(1, 3, 32, 32))
+    for g in s.groups:
+        scores = my_criterion(s.slices(g.name))
+    s.prune("layers.0.conv1", [3, 7])          # real, smaller tensors
+    json.dumps(s.plan.to_dict())               # replay later with apply_plan
+"""
+
+from prunekit.structure.plan import GroupPlan, PruningPlan
+from prunekit.structure.structure import ModelStructure, analyze, apply_plan, zero_channels
+from prunekit.structure.datatypes import ChannelGroup, ChannelSlice, Member, StructureError
+
+__all__ = [
+    "analyze",
+    "apply_plan",
+    "zero_channels",
+    "ModelStructure",
+    "ChannelGroup",
+    "Member",
+    "ChannelSlice",
+    "PruningPlan",
+    "GroupPlan",
+    "StructureError",
+]

@@ -1,0 +1,220 @@
+"""Tracing: Torch-Pruning's dependency graph, plus the facts prunekit needs to check it.
+
+Torch-Pruning (TP) traces the model through autograd and links every layer and operation.  On top
+of its graph we record each prunable module call (its input tensors and output) and the model
+outputs, so that :mod:`prunekit.structure.fallbacks` can check every operation with real shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from prunekit.structure.datatypes import StructureError
+
+# Module types that TP prunes with a registered pruning function (its "wrapped" modules).
+PRUNABLE_TYPES: tuple[type, ...] = (
+    nn.modules.conv._ConvNd,
+    nn.modules.batchnorm._BatchNorm,
+    nn.Linear,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.modules.instancenorm._InstanceNorm,
+    nn.PReLU,
+    nn.Embedding,
+    nn.MultiheadAttention,
+    nn.LSTM,
+)
+
+Edge = tuple[Any, int]  # (autograd node or None, output index)
+
+
+@dataclass
+class ModuleCall:
+    """One call of a prunable module during the trace."""
+
+    module: nn.Module
+    name: str
+    inputs: list[Edge]  # tensor arguments, in order
+    input_shapes: list[tuple[int, ...]]
+    output: Any  # autograd node of the (first) output tensor
+    output_shape: tuple[int, ...]
+    internal: set = field(default_factory=set)  # autograd nodes created inside the call
+
+
+@dataclass
+class Trace:
+    """A TP dependency graph with the module calls and outputs recorded while it was traced."""
+
+    dg: tp.DependencyGraph
+    calls: list[ModuleCall]
+    outputs: list[Edge]
+    node_of: dict  # autograd node -> TP node
+
+
+class _Graph(tp.DependencyGraph):
+    """TP's DependencyGraph, built without its index-mapping heuristics.
+
+    ``build_dependency`` ends with TP's own index mappings for reshape/concat/split, which guess
+    channel counts and can fail (e.g. a ZeroDivisionError on a channel shuffle); prunekit sets
+    those mappings itself from real shapes (see fallbacks.py), so this build stops before them.
+    """
+
+    def build(self, model: nn.Module, example_inputs: Any, forward_fn: Callable) -> "_Graph":
+        """TP's build_dependency up to (not including) its index-mapping pass."""
+        self.verbose = False
+        self.model = model
+        self._module2name = {m: n for n, m in model.named_modules()}
+        self.ignored_params = []
+        self._param_to_name, self.unwrapped_parameters = self._detect_unwrapped_parameters(None)
+        self.module2node = self._trace(model, example_inputs, forward_fn, output_transform=None)
+        self._build_dependency(self.module2node)
+        return self
+
+
+def tensors_in(obj: Any) -> list[torch.Tensor]:
+    """The tensors in a (nested) tuple/list/dict, in order."""
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [t for o in obj for t in tensors_in(o)]
+    if isinstance(obj, dict):
+        return [t for o in obj.values() for t in tensors_in(o)]
+    return []
+
+
+def call_model(model: nn.Module, example_inputs: Any) -> Any:
+    """Run ``model`` on example inputs given as a tensor, a tuple/list of arguments or a dict."""
+    if isinstance(example_inputs, dict):
+        return model(**example_inputs)
+    if isinstance(example_inputs, (list, tuple)):
+        return model(*example_inputs)
+    return model(example_inputs)
+
+
+def _edge(t: torch.Tensor) -> Edge:
+    if t.grad_fn is not None:
+        return (t.grad_fn, t.output_nr)
+    return (None, 0)
+
+
+def _internal_nodes(call: ModuleCall, first_seq: int) -> set:
+    """Autograd nodes between a module call's inputs and its output (the module's own ops)."""
+    stop = {fn for fn, _ in call.inputs if fn is not None}
+    seen: set = set()
+    stack = [call.output]
+    while stack:
+        fn = stack.pop()
+        for nxt, _ in fn.next_functions:
+            if nxt is None or nxt in stop or nxt in seen or not hasattr(nxt, "next_functions"):
+                continue
+            if "AccumulateGrad" in nxt.name() or nxt._sequence_nr() < first_seq:
+                continue
+            seen.add(nxt)
+            stack.append(nxt)
+    return seen
+
+
+def trace(model: nn.Module, example_inputs: Any) -> Trace:
+    """Trace ``model`` with TP and record module calls; raises StructureError if it cannot run."""
+    names = {m: n for n, m in model.named_modules()}
+    calls: list[ModuleCall] = []
+    pending: dict[int, list[tuple[list[Edge], list, int]]] = {}  # per module: calls in progress
+    stack: list[str] = []
+    outputs: list[Edge] = []
+
+    def pre_all(module, args):
+        stack.append(names.get(module, type(module).__name__))
+
+    def post_all(module, args, out):
+        if stack:
+            stack.pop()
+
+    def pre(module, args, kwargs):
+        ts = tensors_in(args) + tensors_in(kwargs)
+        # a fresh autograd node gives the current sequence number: everything created later is inside
+        marker = (torch.ones(1, requires_grad=True) * 1).grad_fn._sequence_nr()
+        pending.setdefault(id(module), []).append(([_edge(t) for t in ts], [tuple(t.shape) for t in ts], marker))
+
+    def post(module, args, kwargs, out):
+        ins, shapes, marker = pending[id(module)].pop()
+        outs = tensors_in(out)
+        if not outs or outs[0].grad_fn is None:
+            return
+        call = ModuleCall(module, names.get(module, ""), ins, shapes, outs[0].grad_fn, tuple(outs[0].shape))
+        call.internal = _internal_nodes(call, marker)
+        calls.append(call)
+
+    def forward_fn(m: nn.Module, inputs: Any) -> list[torch.Tensor]:
+        hooks = []
+        for mod in m.modules():
+            hooks.append(mod.register_forward_pre_hook(pre_all))
+            hooks.append(mod.register_forward_hook(post_all))
+            if isinstance(mod, PRUNABLE_TYPES):
+                hooks.append(mod.register_forward_pre_hook(pre, with_kwargs=True))
+                hooks.append(mod.register_forward_hook(post, with_kwargs=True))
+        try:
+            out = call_model(m, inputs)
+        finally:
+            for h in hooks:
+                h.remove()
+        ts = [t for t in tensors_in(out) if t.grad_fn is not None]
+        outputs.extend(_edge(t) for t in ts)
+        if not ts:
+            raise StructureError("the model's outputs do not depend on any parameter; nothing to prune")
+        return ts
+
+    dg = _Graph()
+    try:
+        with torch.enable_grad():
+            dg.build(model, example_inputs, forward_fn)
+    except StructureError:
+        raise
+    except Exception as err:  # the model's own failure, or TP's while tracing it
+        where = f" in module '{stack[-1]}'" if stack else ""
+        raise StructureError(
+            f"cannot trace the model{where}: {type(err).__name__}: {err}"
+        ) from err
+    node_of = {}
+    for node in dg.module2node.values():
+        if node.grad_fn is not None:
+            node_of[node.grad_fn] = node
+    for call in calls:
+        if call.module in dg.module2node:
+            node_of[call.output] = dg.module2node[call.module]
+    return Trace(dg, calls, outputs, node_of)
+
+
+def seed_deepcopy(dg: tp.DependencyGraph, memo: dict) -> None:
+    """Prepare ``memo`` so that ``copy.deepcopy`` of anything holding ``dg`` works and is consistent.
+
+    TP's pruning functions are shared singletons compared by identity (never copied), and the
+    graph's nodes link each other deeply (copied here without recursion).
+    """
+    import copy
+
+    for pruner in list(dg.REGISTERED_PRUNERS.values()) + list(dg.CUSTOMIZED_PRUNERS.values()):
+        if pruner is not None:
+            memo[id(pruner)] = pruner
+    memo[id(dg.ops)] = dg.ops
+    nodes = list(dg.module2node.values())
+    for node in nodes:
+        memo[id(node)] = copy.copy(node)
+    for node in nodes:
+        new = memo[id(node)]
+        new.inputs = [memo[id(n)] for n in node.inputs]
+        new.outputs = [memo[id(n)] for n in node.outputs]
+        new.module = copy.deepcopy(node.module, memo)
+        deps = []
+        for dep in node.dependencies:
+            d = copy.copy(dep)
+            d.source, d.target = memo[id(dep.source)], memo[id(dep.target)]
+            d.trigger = copy.deepcopy(dep.trigger, memo)
+            d.handler = copy.deepcopy(dep.handler, memo)
+            d.index_mapping = copy.deepcopy(dep.index_mapping, memo)
+            deps.append(d)
+        new.dependencies = deps
