@@ -7,6 +7,7 @@ from typing import Callable, Protocol
 
 from torch import nn
 
+from prunekit.errors import PrunekitError
 from prunekit.resources import measure
 from prunekit.resources.estimator import ResourceEstimator
 from prunekit.structure import ModelStructure, analyze
@@ -56,7 +57,10 @@ def make_metric(resource: str, **settings) -> ResourceMetric:
     if resource in ("macs", "flops", "params"):
         return CountMetric(resource)
     if resource == "latency":
-        from prunekit.latency.metric import LatencyMetric  # the latency issue supplies this
-
+        try:
+            from prunekit.latency.metric import LatencyMetric
+        except ImportError:
+            raise PrunekitError("latency budgets are not implemented yet (platform-aware NetAdapt is a later "
+                                "issue); use --resource macs, flops or params") from None
         return LatencyMetric(**settings)
-    raise ValueError(f"unknown resource {resource!r}")
+    raise PrunekitError(f"unknown resource {resource!r}; valid: macs, flops, params, latency")

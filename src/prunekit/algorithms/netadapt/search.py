@@ -178,8 +178,10 @@ class NetAdapt:
 
     def _figures(self, model: nn.Module, accuracy: float, resource: float, iteration: int) -> dict[str, Any]:
         """What an iteration's metrics.json holds: counts, the budgeted resource, validation accuracy."""
-        return {**measure(model, self.example_inputs).to_dict(), self.config.resource: resource,
-                "val_accuracy": accuracy, "iteration": iteration}
+        figures = measure(model, self.example_inputs).to_dict()
+        if self.config.resource not in figures:  # counts are exact integers already; a latency is added
+            figures[self.config.resource] = resource
+        return {**figures, "val_accuracy": accuracy, "iteration": iteration}
 
     def _evaluate(self, shared: IterationInput, jobs: list[CandidateJob]) -> list[CandidateResult]:
         results = []
