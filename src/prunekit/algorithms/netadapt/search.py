@@ -146,7 +146,6 @@ class NetAdapt:
             if best is None:
                 errors = "; ".join(f"{r.group}: {(r.error or '').splitlines()[0]}" for r in results)
                 raise PrunekitError(f"iteration {iteration}: every candidate failed ({errors})")
-            self._save_candidates(iteration, results)
             record = {
                 "iteration": iteration,
                 "target": target,
@@ -184,12 +183,23 @@ class NetAdapt:
         return {**figures, "val_accuracy": accuracy, "iteration": iteration}
 
     def _evaluate(self, shared: IterationInput, jobs: list[CandidateJob]) -> list[CandidateResult]:
-        results = []
+        """Every candidate's result; only the best so far keeps its model (others are saved first if asked)."""
+        results: list[CandidateResult] = []
+        best: CandidateResult | None = None
+        save = bool(self.config.save_interval) and shared.iteration % self.config.save_interval == 0
         bar = tqdm(total=len(jobs), desc=f"iter {shared.iteration} candidates", leave=False,
                    disable=not self.progress or None, file=sys.stderr)
         try:
             for r in self.executor.map(run_candidate, shared, jobs):
                 results.append(r)
+                if save and r.model is not None:
+                    self._save_candidate(shared.iteration, r)
+                if r.status == "ok" and best_of([r] + ([best] if best else [])) is r:
+                    if best is not None:
+                        best.model = None
+                    best = r
+                else:
+                    r.model = None
                 bar.set_postfix(group=r.group, acc=f"{r.accuracy:.3f}" if r.accuracy is not None else r.status,
                                 refresh=False)
                 bar.update(1)
@@ -197,14 +207,10 @@ class NetAdapt:
             bar.close()
         return sorted(results, key=lambda r: r.group)
 
-    def _save_candidates(self, iteration: int, results: list[CandidateResult]) -> None:
-        if not self.config.save_interval or iteration % self.config.save_interval:
-            return
-        for r in results:
-            if r.model is not None:
-                self.work.save_model(self.work.candidate_dir(iteration, r.group), r.model,
-                                     {"val_accuracy": r.accuracy, self.config.resource: r.resource},
-                                     {**self.meta, "netadapt_iteration": iteration, "candidate": r.group})
+    def _save_candidate(self, iteration: int, r: CandidateResult) -> None:
+        self.work.save_model(self.work.candidate_dir(iteration, r.group), r.model,
+                             self._figures(r.model, r.accuracy, r.resource, iteration),
+                             {**self.meta, "netadapt_iteration": iteration, "candidate": r.group})
 
     # -- start and resume ------------------------------------------------------------------------
 
