@@ -134,3 +134,13 @@ def test_save_interval_keeps_every_candidate(trained_lenet, digits, tmp_path):
     tried = sorted(c["group"] for c in result.history[1]["candidates"] if c["status"] == "ok")
     assert saved == tried and len(saved) > 1
     assert prunekit.load(tmp_path / "w" / "candidates" / "002" / saved[0]) is not None
+
+
+def test_ray_executor_without_ray_says_how_to_install(monkeypatch):
+    import sys
+
+    from prunekit.executors import make_executor
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(PrunekitError, match=r"pip install 'prunekit\[ray\]'"):
+        make_executor("ray")

@@ -40,7 +40,10 @@ def add_netadapt_arguments(p: argparse.ArgumentParser, with_budget: bool = True)
     g.add_argument("--save-interval", type=int, help="save every candidate of every N-th iteration (default 0: off)")
     g.add_argument("--work-dir", help="working folder (history, models, resume)")
     g.add_argument("--resume", action="store_true", default=None, help="continue the run in --work-dir")
-    g.add_argument("--executor", choices=EXECUTORS, help="where candidates run (default serial)")
+    g.add_argument("--executor", choices=EXECUTORS, help="where candidates run: serial (this process) or ray (default serial)")
+    g.add_argument("--ray-address", help="ray: 'auto' or HOST:PORT of a running cluster (default: start a local Ray)")
+    g.add_argument("--cpus-per-candidate", type=float, help="ray: CPUs per candidate task (default 1)")
+    g.add_argument("--gpus-per-candidate", type=float, help="ray: GPUs (or a fraction of one) per candidate task (default 0)")
 
 
 def netadapt_options(args: argparse.Namespace) -> dict:
@@ -49,6 +52,17 @@ def netadapt_options(args: argparse.Namespace) -> dict:
     if opts["exclude"] is not None:
         opts["exclude"] = list(opts["exclude"])
     return opts
+
+
+def executor_from_args(args: argparse.Namespace):
+    """The executor the options ask for (Ray's options only apply to --executor ray)."""
+    name = args.executor or "serial"
+    ray_options = {"address": args.ray_address, "cpus_per_candidate": args.cpus_per_candidate,
+                   "gpus_per_candidate": args.gpus_per_candidate}
+    given = {k: v for k, v in ray_options.items() if v is not None}
+    if name != "ray" and given:
+        raise PrunekitError(f"{', '.join('--' + k.replace('_', '-') for k in given)} need --executor ray")
+    return make_executor(name, **given)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,13 +80,14 @@ def run(args: argparse.Namespace) -> int:
     """Run or resume, then print the summary."""
     if not args.work_dir:
         raise PrunekitError("--work-dir is required")
+    executor = executor_from_args(args)
     recorded = None
     if args.checkpoint:
         recorded = DataConfig.from_dict(read_description(args.checkpoint).get("meta", {}).get("data", {}))
     data_cfg = data_config(args, recorded) if recorded or args.dataset else None
     result = netadapt_checkpoint(args.checkpoint, args.work_dir, options=netadapt_options(args), resume=bool(args.resume),
                                  data_cfg=data_cfg, batch_size=args.batch_size, device=args.device,
-                                 executor=make_executor(args.executor or "serial"), progress=not args.quiet)
+                                 executor=executor, progress=not args.quiet)
     start = read_json(WorkDir(result.work_dir).iteration_dir(0) / "metrics.json")
     print(model_summary_table([("start", start), ("adapted", result.metrics)]))
     print(f"test accuracy: {result.metrics['test_accuracy']:.4f}  (working folder: {result.work_dir})")

@@ -8,12 +8,11 @@ from pathlib import Path
 
 from prunekit.algorithms.netadapt import WorkDir
 from prunekit.cli.cmd_finetune import FINETUNE_DEFAULTS
-from prunekit.cli.cmd_netadapt import add_netadapt_arguments, netadapt_options
+from prunekit.cli.cmd_netadapt import add_netadapt_arguments, executor_from_args, netadapt_options
 from prunekit.cli.cmd_prune import add_prune_arguments, prune_options
 from prunekit.cli.cmd_train import parse_model_args
 from prunekit.cli.options import add_data_args, add_train_args, data_config, train_config
 from prunekit.errors import PrunekitError
-from prunekit.executors import make_executor
 from prunekit.io import read_description, read_json, write_json
 from prunekit.pipeline import DataConfig, train_base
 from prunekit.pipeline.netadapt_step import netadapt_checkpoint
@@ -57,7 +56,7 @@ def _need(folder: Path, step: str) -> Path:
     return folder
 
 
-def _netadapt_step(args: argparse.Namespace, src: Path, out: Path, dest: Path, data_cfg: DataConfig) -> dict:
+def _netadapt_step(args: argparse.Namespace, src: Path, out: Path, dest: Path, data_cfg: DataConfig, executor) -> dict:
     """NetAdapt in ``out/netadapt``; its final network becomes ``dest`` (the pruned/ folder)."""
     options = netadapt_options(args)
     options.update(criterion="l2", budget=args.budget, budget_ratio=args.budget_ratio,
@@ -68,7 +67,7 @@ def _netadapt_step(args: argparse.Namespace, src: Path, out: Path, dest: Path, d
         shutil.rmtree(work_dir)
     result = netadapt_checkpoint(src, work_dir, options=options, resume=bool(args.resume), data_cfg=data_cfg,
                                  batch_size=args.batch_size or 64, device=args.device or "cpu",
-                                 executor=make_executor(args.executor or "serial"), progress=not args.quiet)
+                                 executor=executor, progress=not args.quiet)
     final = WorkDir(work_dir).iteration_dir(len(result.history))
     if dest.exists():
         shutil.rmtree(dest)
@@ -83,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     steps = parse_steps(args.step)
     dirs = {k: out / v for k, v in STEP_DIRS.items()}
     netadapt = (args.criterion or "l2") == "netadapt"
+    executor = executor_from_args(args)  # bad executor options fail before any work
     if args.percent is not None:
         if not 0 < args.percent < 1:
             raise PrunekitError(f"--percent must be in (0, 1), got {args.percent}")
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             summary.append(("base", read_json(src / "metrics.json")))
         recorded = DataConfig.from_dict(read_description(src).get("meta", {}).get("data", {}))
         if netadapt:
-            summary.append(("netadapt", _netadapt_step(args, src, out, dirs["2"], data_config(args, recorded))))
+            summary.append(("netadapt", _netadapt_step(args, src, out, dirs["2"], data_config(args, recorded), executor)))
         else:
             result = prune_checkpoint(src, dirs["2"], data_cfg=data_config(args, recorded), **prune_options(args))
             summary.append(("pruned", result["after"]))

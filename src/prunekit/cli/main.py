@@ -50,8 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     parser, subparsers = build_parser()
+    command = next((a for a in argv if a in subparsers), None)
     try:
-        command = next((a for a in argv if a in subparsers), None)
         config = _config_path(argv)
         if config and command:
             sub = subparsers[command]
@@ -62,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
-        print("prunekit: interrupted", file=sys.stderr)
+        hint = "; finished NetAdapt iterations are saved: continue with --resume" if command in ("netadapt", "run") else ""
+        print(f"prunekit: interrupted{hint}", file=sys.stderr)
         return 130
     except PrunekitError as err:
         if debug:

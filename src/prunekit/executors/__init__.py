@@ -15,7 +15,9 @@ def make_executor(name: str = "serial", **options: Any) -> Executor:
     if name == "serial":
         return InProcess()
     if name == "ray":
-        raise PrunekitError("the ray executor is not available yet; use --executor serial")
+        from prunekit.executors.ray_executor import RayExecutor
+
+        return RayExecutor(**options)
     raise PrunekitError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
 
 
