@@ -65,3 +65,23 @@ def write_idx_dataset(folder, n_train=30, n_test=10, size=28, gz=True):
 def json_dataset(tmp_path):
     """Path of a small JSON-format dataset folder."""
     return write_json_dataset(tmp_path / "jsondata")
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's digits with prunekit's default splits."""
+    from prunekit.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def lenet(digits):
+    """A LeNet trained 5 epochs on digits (seed 0): the NetAdapt tests' starting network."""
+    import prunekit
+    from prunekit.training import TrainConfig, seed_everything, train
+
+    seed_everything(0)
+    model = prunekit.create_model("lenet", 10, 1, 8)
+    train(model, digits.train, TrainConfig(epochs=5), progress=False)
+    return model.eval()

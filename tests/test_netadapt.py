@@ -11,22 +11,8 @@ from prunekit.data import load_dataset
 from prunekit.errors import PrunekitError
 from prunekit.pipeline.netadapt_step import DataEvaluate, DataFinetune
 from prunekit.resources import measure
-from prunekit.training import TrainConfig, seed_everything, train
 
 OPTS = dict(short_term_iters=10, min_channels_step=2, init_reduction_ratio=0.08, reduction_decay=0.9, seed=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
-
-
-@pytest.fixture(scope="module")
-def trained_lenet(digits):
-    seed_everything(0)
-    model = prunekit.create_model("lenet", 10, 1, 8)
-    train(model, digits.train, TrainConfig(epochs=5), progress=False)
-    return model.eval()
 
 
 def _netadapt(model, data, work_dir, **kw):
@@ -41,9 +27,9 @@ def test_schedule_lowers_the_target_and_lands_on_the_budget():
     assert target_schedule(52, 3, 10, 0.5, 50) == 50
 
 
-def test_lenet_to_half_the_macs(trained_lenet, digits, tmp_path):
-    result = _netadapt(trained_lenet, digits, tmp_path / "w", budget_ratio=0.5).run()
-    base = measure(trained_lenet, digits.example_inputs()).macs
+def test_lenet_to_half_the_macs(lenet, digits, tmp_path):
+    result = _netadapt(lenet, digits, tmp_path / "w", budget_ratio=0.5).run()
+    base = measure(lenet, digits.example_inputs()).macs
     history = result.history
     resources = [h["resource"] for h in history]
     assert resources == sorted(resources, reverse=True) and len(set(resources)) == len(resources)
@@ -60,19 +46,19 @@ def test_lenet_to_half_the_macs(trained_lenet, digits, tmp_path):
     assert result.metrics["val_accuracy"] > 0.8
 
 
-def test_resume_ends_with_the_same_choices(trained_lenet, digits, tmp_path):
-    full = _netadapt(trained_lenet, digits, tmp_path / "full", budget_ratio=0.6).run().history
-    part = _netadapt(trained_lenet, digits, tmp_path / "part", budget_ratio=0.6, max_iters=2).run().history
+def test_resume_ends_with_the_same_choices(lenet, digits, tmp_path):
+    full = _netadapt(lenet, digits, tmp_path / "full", budget_ratio=0.6).run().history
+    part = _netadapt(lenet, digits, tmp_path / "part", budget_ratio=0.6, max_iters=2).run().history
     assert len(part) == 2
-    resumed = _netadapt(trained_lenet, digits, tmp_path / "part", resume=True, max_iters=1000).run().history
+    resumed = _netadapt(lenet, digits, tmp_path / "part", resume=True, max_iters=1000).run().history
     assert [(h["group"], h["resource"]) for h in resumed] == [(h["group"], h["resource"]) for h in full]
     assert [h["accuracy"] for h in resumed] == [h["accuracy"] for h in full]
 
 
-def test_a_started_folder_needs_resume(trained_lenet, digits, tmp_path):
-    _netadapt(trained_lenet, digits, tmp_path / "w", budget_ratio=0.9, max_iters=1).run()
+def test_a_started_folder_needs_resume(lenet, digits, tmp_path):
+    _netadapt(lenet, digits, tmp_path / "w", budget_ratio=0.9, max_iters=1).run()
     with pytest.raises(PrunekitError, match="--resume"):
-        _netadapt(trained_lenet, digits, tmp_path / "w", budget_ratio=0.9).run()
+        _netadapt(lenet, digits, tmp_path / "w", budget_ratio=0.9).run()
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -82,10 +68,10 @@ def test_a_started_folder_needs_resume(trained_lenet, digits, tmp_path):
     (dict(budget_ratio=0.5, criterion="taylor"), "data-free"),
     (dict(budget_ratio=0.5, resource="watts"), "unknown resource"),
 ])
-def test_bad_budgets_fail_before_any_work(trained_lenet, digits, tmp_path, kwargs, message):
+def test_bad_budgets_fail_before_any_work(lenet, digits, tmp_path, kwargs, message):
     calls = []
     with pytest.raises(PrunekitError, match=message):
-        NetAdapt(trained_lenet, digits.example_inputs(), finetune=lambda m, i: calls.append(i),
+        NetAdapt(lenet, digits.example_inputs(), finetune=lambda m, i: calls.append(i),
                  evaluate=lambda m: calls.append(0) or 0.0, work_dir=tmp_path / "w", progress=False,
                  log=lambda s: None, **kwargs).run()
     assert not calls and not (tmp_path / "w" / "config.json").exists()
@@ -108,7 +94,7 @@ def test_residual_and_depthwise_models(digits, tmp_path, name, kwargs):
         assert torch.allclose(loaded(x), result.model.eval()(x), atol=1e-5)
 
 
-def test_user_functions_and_tinynn_aliases(trained_lenet, digits, tmp_path):
+def test_user_functions_and_tinynn_aliases(lenet, digits, tmp_path):
     cfg = NetAdaptConfig.from_dict({"budget_ratio": 0.7, "budget_type": "params", "netadapt_lr": 0.02,
                                     "netadapt_max_iter": 5, "netadapt_max_rounds": 3, "netadapt_min_feature_size": 4,
                                     "budget_reduce_rate_init": 0.1, "budget_reduce_rate_decay": 0.9})
@@ -121,14 +107,14 @@ def test_user_functions_and_tinynn_aliases(trained_lenet, digits, tmp_path):
     def evaluate(model):
         return -measure(model, digits.example_inputs()).params / 1e6  # prefer the smallest
 
-    result = NetAdapt(trained_lenet, digits.example_inputs(), budget_ratio=0.7, resource="params", finetune=finetune,
+    result = NetAdapt(lenet, digits.example_inputs(), budget_ratio=0.7, resource="params", finetune=finetune,
                       evaluate=evaluate, work_dir=tmp_path / "w", short_term_iters=5, max_iters=2, progress=False,
                       log=lambda s: None).run()
     assert seen and set(seen) == {5} and len(result.history) == 2
 
 
-def test_save_interval_keeps_every_candidate(trained_lenet, digits, tmp_path):
-    result = _netadapt(trained_lenet, digits, tmp_path / "w", budget_ratio=0.8, max_iters=2, save_interval=2).run()
+def test_save_interval_keeps_every_candidate(lenet, digits, tmp_path):
+    result = _netadapt(lenet, digits, tmp_path / "w", budget_ratio=0.8, max_iters=2, save_interval=2).run()
     assert not (tmp_path / "w" / "candidates" / "001").exists()
     saved = sorted(p.name for p in (tmp_path / "w" / "candidates" / "002").iterdir())
     tried = sorted(c["group"] for c in result.history[1]["candidates"] if c["status"] == "ok")

@@ -6,15 +6,12 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-import prunekit  # noqa: E402
 from prunekit.algorithms.netadapt import NetAdapt  # noqa: E402
 from prunekit.cli.main import main  # noqa: E402
-from prunekit.data import load_dataset  # noqa: E402
 from prunekit.executors import make_executor  # noqa: E402
 from prunekit.executors.faults import AlwaysDie, DieOnce  # noqa: E402
 from prunekit.io import save_checkpoint  # noqa: E402
 from prunekit.pipeline.netadapt_step import DataEvaluate, DataFinetune  # noqa: E402
-from prunekit.training import TrainConfig, seed_everything, train  # noqa: E402
 
 OPTS = dict(short_term_iters=10, min_channels_step=2, init_reduction_ratio=0.08, reduction_decay=0.9, seed=0,
             budget_ratio=0.6)
@@ -25,19 +22,6 @@ def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
-
-
-@pytest.fixture(scope="module")
-def lenet(digits):
-    seed_everything(0)
-    model = prunekit.create_model("lenet", 10, 1, 8)
-    train(model, digits.train, TrainConfig(epochs=5), progress=False)
-    return model.eval()
 
 
 def _run(model, data, work_dir, executor=None, **kw):
