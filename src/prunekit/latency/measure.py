@@ -1,0 +1,182 @@
+"""Measured latency of a model on a platform: torch on the CPU or a CUDA GPU, or ONNX Runtime on the CPU.
+
+Robust on a shared, noisy machine: warm-up runs first, then repeated timings until both a
+minimum count and a minimum time are reached; the median is the figure, the interquartile range
+says how noisy it was.
+"""
+
+from __future__ import annotations
+
+import os
+import platform as _platform
+import statistics
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+
+from prunekit.errors import PrunekitError
+
+PLATFORMS = ("torch-cpu", "torch-cuda", "onnxruntime-cpu")
+
+
+@dataclass
+class LatencyResult:
+    """One latency measurement: milliseconds per forward pass of the example batch."""
+
+    median_ms: float
+    min_ms: float
+    iqr_ms: float
+    runs: int
+    platform: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def noise(self) -> float:
+        """Interquartile range relative to the median (0.05 = the middle half of runs within 5 %)."""
+        return self.iqr_ms / self.median_ms if self.median_ms else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {**asdict(self), "noise": self.noise}
+
+    def __str__(self) -> str:
+        return (f"{self.median_ms:.3f} ms median ({self.min_ms:.3f} min, IQR {self.iqr_ms:.3f} = {self.noise:.1%}, "
+                f"{self.runs} runs) on {self.platform.get('name')}")
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return _platform.processor() or _platform.machine()
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[int]:
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _summarise(times_s: list[float], record: dict[str, Any]) -> LatencyResult:
+    ms = sorted(t * 1000 for t in times_s)
+    q = statistics.quantiles(ms, n=4) if len(ms) >= 2 else [ms[0]] * 3
+    return LatencyResult(statistics.median(ms), ms[0], q[2] - q[0], len(ms), record)
+
+
+def _repeat(run: Callable[[], None], warmup: int, repeats: int, min_time_s: float, sync: Callable[[], None] = lambda: None) -> list[float]:
+    for _ in range(warmup):
+        run()
+    sync()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < repeats or time.perf_counter() - start < min_time_s:
+        t0 = time.perf_counter()
+        run()
+        sync()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 100 * repeats:
+            break
+    return times
+
+
+def measure(
+    model: nn.Module,
+    example_inputs: torch.Tensor,
+    platform: str = "torch-cpu",
+    *,
+    threads: int | None = None,
+    warmup: int = 10,
+    repeats: int = 30,
+    min_time_s: float = 0.5,
+) -> LatencyResult:
+    """Latency of one forward pass of ``example_inputs`` (its batch size is the batch) on ``platform``.
+
+    ``threads`` pins the CPU thread count (default: torch's current setting); it is recorded
+    with the device name, library versions and batch size in ``result.platform``. At least
+    ``repeats`` timed runs and ``min_time_s`` seconds follow ``warmup`` untimed runs.
+    """
+    if platform not in PLATFORMS:
+        raise PrunekitError(f"unknown platform {platform!r}; valid platforms: {', '.join(PLATFORMS)}")
+    model = model.eval()
+    batch = int(example_inputs.shape[0])
+    if platform == "torch-cpu":
+        return _measure_torch_cpu(model, example_inputs, threads, warmup, min_time_s, batch)
+    if platform == "torch-cuda":
+        return _measure_cuda(model, example_inputs, warmup, repeats, min_time_s, batch)
+    return _measure_onnxruntime(model, example_inputs, threads, warmup, repeats, min_time_s, batch)
+
+
+def _measure_torch_cpu(model, example_inputs, threads, warmup, min_time_s, batch) -> LatencyResult:
+    from torch.utils.benchmark import Timer
+
+    with _torch_threads(threads) as n, torch.inference_mode():
+        model_cpu, x = model.cpu(), example_inputs.cpu()
+        for _ in range(warmup):
+            model_cpu(x)
+        timer = Timer(stmt="model(x)", globals={"model": model_cpu, "x": x}, num_threads=n)
+        m = timer.blocked_autorange(min_run_time=min_time_s)
+    # each entry of m.times is the mean of one block of m.number_per_run runs
+    result = _summarise(list(m.times), {"name": "torch-cpu", "device": _cpu_name(), "threads": n,
+                                        "torch": torch.__version__, "batch_size": batch})
+    result.runs = len(m.times) * m.number_per_run
+    return result
+
+
+def _measure_cuda(model, example_inputs, warmup, repeats, min_time_s, batch) -> LatencyResult:
+    if not torch.cuda.is_available():
+        raise PrunekitError("platform torch-cuda needs a CUDA GPU and a CUDA build of torch; none is available here "
+                            "(use torch-cpu or onnxruntime-cpu)")
+    device = torch.device("cuda")
+    model_gpu, x = model.to(device), example_inputs.to(device)
+    times = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model_gpu(x)
+        torch.cuda.synchronize()
+        start_wall = time.perf_counter()
+        while len(times) < repeats or time.perf_counter() - start_wall < min_time_s:
+            begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            begin.record()
+            model_gpu(x)
+            end.record()
+            torch.cuda.synchronize()
+            times.append(begin.elapsed_time(end) / 1000)
+    model.cpu()
+    record = {"name": "torch-cuda", "device": torch.cuda.get_device_name(device), "torch": torch.__version__,
+              "cuda": torch.version.cuda, "batch_size": batch}
+    return _summarise(times, record)
+
+
+def _measure_onnxruntime(model, example_inputs, threads, warmup, repeats, min_time_s, batch) -> LatencyResult:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise PrunekitError("platform onnxruntime-cpu needs ONNX Runtime: pip install 'prunekit[onnx]'") from None
+    from prunekit.io.export import export_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        export_model(model.cpu(), example_inputs.cpu(), path, "onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: example_inputs.cpu().numpy()}
+    times = _repeat(lambda: session.run(None, feed), warmup, repeats, min_time_s)
+    record = {"name": "onnxruntime-cpu", "device": _cpu_name(), "threads": options.intra_op_num_threads,
+              "onnxruntime": ort.__version__, "batch_size": batch}
+    return _summarise(times, record)
