@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from prunekit.cli.options import add_data_args, data_config
-from prunekit.io import read_description
-from prunekit.pipeline import DataConfig, evaluate_checkpoint
+from prunekit.pipeline import evaluate_checkpoint
+from prunekit.pipeline.steps import recorded_data_config
 from prunekit.reports import model_summary_table
 
 NAME = "eval"
@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load, evaluate, print."""
-    recorded = DataConfig.from_dict(read_description(args.checkpoint).get("meta", {}).get("data", {}))
+    recorded = recorded_data_config(args.checkpoint)
     metrics = evaluate_checkpoint(args.checkpoint, data_config(args, recorded), args.device)
     print(model_summary_table([(str(args.checkpoint), metrics)]))
     print(f"test accuracy: {metrics['test_accuracy']:.4f}")

@@ -8,8 +8,8 @@ from prunekit.algorithms.netadapt import TINYNN_ALIASES, WorkDir
 from prunekit.errors import PrunekitError
 from prunekit.cli.options import add_data_args, data_config
 from prunekit.executors import EXECUTORS, make_executor
-from prunekit.io import read_description, read_json
-from prunekit.pipeline import DataConfig
+from prunekit.io import read_json
+from prunekit.pipeline.steps import recorded_data_config
 from prunekit.pipeline.netadapt_step import netadapt_checkpoint
 from prunekit.reports import model_summary_table
 
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     executor = executor_from_args(args)
     recorded = None
     if args.checkpoint:
-        recorded = DataConfig.from_dict(read_description(args.checkpoint).get("meta", {}).get("data", {}))
+        recorded = recorded_data_config(args.checkpoint)
     data_cfg = data_config(args, recorded) if recorded or args.dataset else None
     result = netadapt_checkpoint(args.checkpoint, args.work_dir, options=netadapt_options(args), resume=bool(args.resume),
                                  data_cfg=data_cfg, batch_size=args.batch_size, device=args.device,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from prunekit.cli.options import add_data_args, data_config
-from prunekit.io import read_description
-from prunekit.pipeline import DataConfig
+from prunekit.pipeline.steps import recorded_data_config
 from prunekit.pipeline.prune_step import prune_checkpoint
 from prunekit.reports import model_summary_table
 
@@ -56,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prune, save, print the before/after table."""
-    recorded = DataConfig.from_dict(read_description(args.checkpoint).get("meta", {}).get("data", {}))
+    recorded = recorded_data_config(args.checkpoint)
     result = prune_checkpoint(args.checkpoint, args.out, data_cfg=data_config(args, recorded), **prune_options(args))
     print(model_summary_table([("before", result["before"]), ("pruned", result["after"])]))
     return 0

@@ -15,6 +15,7 @@ from prunekit.cli.options import add_data_args, add_train_args, data_config, tra
 from prunekit.errors import PrunekitError
 from prunekit.io import read_description, read_json, write_json
 from prunekit.pipeline import DataConfig, train_base
+from prunekit.pipeline.steps import recorded_data_config
 from prunekit.pipeline.netadapt_step import netadapt_checkpoint
 from prunekit.pipeline.prune_step import finetune_checkpoint, prune_checkpoint
 from prunekit.reports import model_summary_table
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         src = _need(dirs["1"], "2")
         if not summary:
             summary.append(("base", read_json(src / "metrics.json")))
-        recorded = DataConfig.from_dict(read_description(src).get("meta", {}).get("data", {}))
+        recorded = recorded_data_config(src)
         if netadapt:
             summary.append(("netadapt", _netadapt_step(args, src, out, dirs["2"], data_config(args, recorded), executor)))
         else:
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         cfg.lr = args.longterm_lr if args.longterm_lr is not None else FINETUNE_DEFAULTS["lr"]
         if args.finetune_epochs is not None:
             cfg.epochs = args.finetune_epochs
-        result = finetune_checkpoint(src, dirs["3"], cfg, data_cfg=data_config(args, DataConfig.from_dict(meta.get("data", {}))),
+        result = finetune_checkpoint(src, dirs["3"], cfg, data_cfg=data_config(args, recorded_data_config(src)),
                                      progress=not args.quiet)
         summary.append(("fine-tuned", result["after"]))
     print(model_summary_table(summary))

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from prunekit.data import DataBundle
-from prunekit.io import Checkpoint, attach_input_shape, load_checkpoint, save_checkpoint
+from prunekit.io import Checkpoint, attach_input_shape, load_checkpoint, read_description, save_checkpoint
 from prunekit.models import create_model
 from prunekit.models.registry import check_model_name
 from prunekit.pipeline.context import DataConfig
@@ -37,6 +37,11 @@ def model_metrics(model: nn.Module, data: DataBundle, device: str = "cpu") -> di
 def data_config_of(ckpt: Checkpoint) -> DataConfig:
     """The data settings a checkpoint was trained with."""
     return DataConfig.from_dict(ckpt.meta.get("data", {}))
+
+
+def recorded_data_config(path: str | Path) -> DataConfig:
+    """The data settings recorded in a checkpoint folder, read without building its model."""
+    return DataConfig.from_dict(read_description(path).get("meta", {}).get("data", {}))
 
 
 def fit_and_save(
