@@ -130,3 +130,12 @@ def test_ray_executor_without_ray_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     with pytest.raises(PrunekitError, match=r"pip install 'prunekit\[ray\]'"):
         make_executor("ray")
+
+
+def test_resume_with_the_other_budget_form_replaces_the_saved_budget(lenet, digits, tmp_path):
+    _netadapt(lenet, digits, tmp_path / "w", budget_ratio=0.9, max_iters=1).run()
+    base = measure(lenet, digits.example_inputs()).macs
+    result = _netadapt(lenet, digits, tmp_path / "w", resume=True, budget=0.8 * base, max_iters=1000).run()
+    saved = json.loads((tmp_path / "w" / "config.json").read_text())["netadapt"]
+    assert (saved["budget"], saved["budget_ratio"]) == (0.8 * base, None)
+    assert result.metrics["macs"] <= 0.8 * base

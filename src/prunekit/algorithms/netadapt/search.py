@@ -105,8 +105,8 @@ class NetAdapt:
         if resume and self.work.exists():
             saved = NetAdaptConfig.from_dict(self.work.config()["netadapt"])
             given = {k: v for k, v in options.items() if v is not None}
-            if budget is not None or budget_ratio is not None:
-                given.update(budget=budget, budget_ratio=budget_ratio)
+            if budget is not None or budget_ratio is not None:  # a new budget replaces the saved one, in either form
+                saved.budget, saved.budget_ratio = budget, budget_ratio
             self.config = saved.replace(**given)
         else:
             self.config = NetAdaptConfig.from_dict({k: v for k, v in settings.items() if v is not None or k in ("budget", "budget_ratio")})
@@ -141,8 +141,7 @@ class NetAdapt:
             if not jobs:
                 raise PrunekitError(f"iteration {iteration}: no group can reach the target {target:.4g} "
                                     f"{cfg.resource}; the network is at {resource:.4g}")
-            results = self._evaluate(shared, jobs)
-            best = best_of(results)
+            results, best = self._evaluate(shared, jobs)
             if best is None:
                 errors = "; ".join(f"{r.group}: {(r.error or '').splitlines()[0]}" for r in results)
                 raise PrunekitError(f"iteration {iteration}: every candidate failed ({errors})")
@@ -182,8 +181,9 @@ class NetAdapt:
             figures[self.config.resource] = resource
         return {**figures, "val_accuracy": accuracy, "iteration": iteration}
 
-    def _evaluate(self, shared: IterationInput, jobs: list[CandidateJob]) -> list[CandidateResult]:
-        """Every candidate's result; only the best so far keeps its model (others are saved first if asked)."""
+    def _evaluate(self, shared: IterationInput, jobs: list[CandidateJob]) -> tuple[list[CandidateResult], CandidateResult | None]:
+        """Every candidate's result (by group) and the best one; only the best keeps its model
+        (the others are saved first when save_interval asks)."""
         results: list[CandidateResult] = []
         best: CandidateResult | None = None
         save = bool(self.config.save_interval) and shared.iteration % self.config.save_interval == 0
@@ -205,7 +205,7 @@ class NetAdapt:
                 bar.update(1)
         finally:
             bar.close()
-        return sorted(results, key=lambda r: r.group)
+        return sorted(results, key=lambda r: r.group), best
 
     def _save_candidate(self, iteration: int, r: CandidateResult) -> None:
         self.work.save_model(self.work.candidate_dir(iteration, r.group), r.model,
