@@ -12,7 +12,7 @@ from torch import nn
 
 from prunekit.algorithms.plans import carry_metadata
 from prunekit.algorithms.selection import global_counts, global_order, local_counts, lowest, search_budget
-from prunekit.criteria import CriterionContext, get_criterion, needs_gradients
+from prunekit.criteria import get_criterion, needs_gradients, score_group
 from prunekit.errors import PrunekitError
 from prunekit.resources.metric import CountMetric
 from prunekit.structure import ModelStructure, analyze
@@ -55,14 +55,13 @@ def accumulate_gradients(model: nn.Module, data: Iterable, batches: int) -> None
 
 def score_groups(structure: ModelStructure, criterion: str, *, seed: int = 0, threshold: float | None = None) -> dict[str, torch.Tensor]:
     """Scores of every group the criterion can score (others are left out, and so kept whole)."""
-    fn = get_criterion(criterion)
     scores = {}
     for g in structure.groups:
-        s = fn(structure.slices(g.name), CriterionContext(seed=seed, threshold=threshold, group=g.name, channels=g.channels))
+        s = score_group(structure, g.name, criterion, seed=seed, threshold=threshold)
         if s is None:
             log.info("criterion %s cannot score group %s: kept whole", criterion, g.name)
             continue
-        scores[g.name] = s.detach().float().cpu()
+        scores[g.name] = s
     return scores
 
 

@@ -10,10 +10,10 @@ A new criterion is one decorated function::
 from prunekit.criteria import magnitude  # noqa: F401  (registers the criteria)
 from prunekit.criteria.base import (
     CRITERIA, CriterionContext, combine, filters, get_criterion, list_criteria, mean_over, needs_gradients,
-    per_channel, register_criterion,
+    per_channel, register_criterion, score_group,
 )
 
 __all__ = [
     "CRITERIA", "CriterionContext", "combine", "filters", "get_criterion", "list_criteria", "mean_over",
-    "needs_gradients", "per_channel", "register_criterion",
+    "needs_gradients", "per_channel", "register_criterion", "score_group",
 ]

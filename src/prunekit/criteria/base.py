@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence
 import torch
 
 from prunekit.registry import Registry
-from prunekit.structure import ChannelSlice
+from prunekit.structure import ChannelSlice, ModelStructure
 
 Criterion = Callable[[Sequence[ChannelSlice], "CriterionContext"], Optional[torch.Tensor]]
 CRITERIA: Registry[Criterion] = Registry("criterion")
@@ -60,6 +60,15 @@ def needs_gradients(criterion: str | Criterion) -> bool:
     """Whether the criterion reads gradients (Taylor)."""
     fn = get_criterion(criterion) if isinstance(criterion, str) else criterion
     return bool(getattr(fn, "needs_gradients", False))
+
+
+def score_group(structure: ModelStructure, group: str, criterion: str, *, seed: int = 0,
+                threshold: float | None = None) -> torch.Tensor | None:
+    """``criterion``'s scores (detached, float, CPU) for the channels of ``group``, or None if it cannot score it."""
+    g = structure.group(group)
+    ctx = CriterionContext(seed=seed, threshold=threshold, group=group, channels=g.channels)
+    scores = get_criterion(criterion)(structure.slices(group), ctx)
+    return None if scores is None else scores.detach().float().cpu()
 
 
 def per_channel(s: ChannelSlice, use_grad: bool = False) -> torch.Tensor:

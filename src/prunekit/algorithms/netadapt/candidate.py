@@ -21,7 +21,7 @@ from torch import nn
 from prunekit.algorithms.plans import carry_metadata
 from prunekit.algorithms.selection import allowed_removal, lowest
 from prunekit.algorithms.netadapt.config import NetAdaptConfig
-from prunekit.criteria import CriterionContext, get_criterion
+from prunekit.criteria import score_group
 from prunekit.resources.metric import ResourceMetric
 from prunekit.structure import ModelStructure, analyze
 from prunekit.training import seed_everything
@@ -123,11 +123,10 @@ def run_candidate(shared: IterationInput, job: CandidateJob) -> CandidateResult:
         cfg = shared.config
         model = copy.deepcopy(shared.model)
         structure = analyze(model, shared.example_inputs, exclude=cfg.exclude, round_to=cfg.min_channels_step)
-        ctx = CriterionContext(seed=cfg.seed, group=job.group, channels=structure.group(job.group).channels)
-        scores = get_criterion(cfg.criterion)(structure.slices(job.group), ctx)
-        if scores is None:
+        scores = score_group(structure, job.group, cfg.criterion, seed=cfg.seed)
+        if scores is None:  # the criterion cannot rank this group: remove its first channels
             scores = torch.zeros(structure.group(job.group).channels)
-        structure.prune(job.group, lowest(scores.detach().cpu(), job.remove))
+        structure.prune(job.group, lowest(scores, job.remove))
         model = carry_metadata(shared.model, model, structure, shared.example_inputs)
         resource = shared.metric.of_model(model, shared.example_inputs)
         seed_everything(candidate_seed(cfg.seed, shared.iteration, job.group))
