@@ -76,17 +76,24 @@ def _summarise(times_s: list[float], record: dict[str, Any]) -> LatencyResult:
     return LatencyResult(statistics.median(ms), ms[0], q[2] - q[0], len(ms), record)
 
 
-def _repeat(run: Callable[[], None], warmup: int, repeats: int, min_time_s: float, sync: Callable[[], None] = lambda: None) -> list[float]:
-    for _ in range(warmup):
+def _wall_clock(run: Callable[[], Any]) -> Callable[[], float]:
+    """Time one call of ``run`` with the wall clock (seconds)."""
+    def timed() -> float:
+        t0 = time.perf_counter()
         run()
-    sync()
+        return time.perf_counter() - t0
+
+    return timed
+
+
+def _repeat(timed: Callable[[], float], warmup: int, repeats: int, min_time_s: float) -> list[float]:
+    """``warmup`` untimed calls, then timed ones until ``repeats`` runs and ``min_time_s`` seconds (capped at 100x repeats)."""
+    for _ in range(warmup):
+        timed()
     times: list[float] = []
     start = time.perf_counter()
     while len(times) < repeats or time.perf_counter() - start < min_time_s:
-        t0 = time.perf_counter()
-        run()
-        sync()
-        times.append(time.perf_counter() - t0)
+        times.append(timed())
         if len(times) >= 100 * repeats:
             break
     return times
@@ -141,19 +148,17 @@ def _measure_cuda(model, example_inputs, warmup, repeats, min_time_s, batch) -> 
                             "(use torch-cpu or onnxruntime-cpu)")
     device = torch.device("cuda")
     model_gpu, x = model.to(device), example_inputs.to(device)
-    times = []
-    with torch.inference_mode():
-        for _ in range(warmup):
-            model_gpu(x)
+
+    def timed() -> float:  # CUDA events time the GPU's work, not the launch
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        begin.record()
+        model_gpu(x)
+        end.record()
         torch.cuda.synchronize()
-        start_wall = time.perf_counter()
-        while len(times) < repeats or time.perf_counter() - start_wall < min_time_s:
-            begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            begin.record()
-            model_gpu(x)
-            end.record()
-            torch.cuda.synchronize()
-            times.append(begin.elapsed_time(end) / 1000)
+        return begin.elapsed_time(end) / 1000
+
+    with torch.inference_mode():
+        times = _repeat(timed, warmup, repeats, min_time_s)
     model.cpu()
     record = {"name": "torch-cuda", "device": torch.cuda.get_device_name(device), "torch": torch.__version__,
               "cuda": torch.version.cuda, "batch_size": batch}
@@ -176,7 +181,7 @@ def _measure_onnxruntime(model, example_inputs, threads, warmup, repeats, min_ti
         options.log_severity_level = 3
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: example_inputs.cpu().numpy()}
-    times = _repeat(lambda: session.run(None, feed), warmup, repeats, min_time_s)
+    times = _repeat(_wall_clock(lambda: session.run(None, feed)), warmup, repeats, min_time_s)
     record = {"name": "onnxruntime-cpu", "device": _cpu_name(), "threads": options.intra_op_num_threads,
               "onnxruntime": ort.__version__, "batch_size": batch}
     return _summarise(times, record)
