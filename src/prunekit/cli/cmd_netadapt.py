@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from prunekit.algorithms.netadapt import TINYNN_ALIASES, WorkDir
 from prunekit.errors import PrunekitError
@@ -18,7 +19,8 @@ HELP = "adapt a checkpoint to a resource budget with NetAdapt (resumable)"
 
 OPTION_DESTS = ("budget", "budget_ratio", "resource", "init_reduction", "init_reduction_ratio", "reduction_decay",
                 "short_term_iters", "finetune_lr", "min_channels_step", "criterion", "exclude", "max_iters",
-                "save_interval", "seed")
+                "save_interval", "seed", "platform", "latency_mode", "force_lut", "threads",
+                "latency_batch")
 
 
 def add_netadapt_arguments(p: argparse.ArgumentParser, with_budget: bool = True) -> None:
@@ -40,6 +42,14 @@ def add_netadapt_arguments(p: argparse.ArgumentParser, with_budget: bool = True)
     g.add_argument("--save-interval", type=int, help="save every candidate of every N-th iteration (default 0: off)")
     g.add_argument("--work-dir", help="working folder (history, models, resume)")
     g.add_argument("--resume", action="store_true", default=None, help="continue the run in --work-dir")
+    lat = p.add_argument_group("latency budget (--resource latency)")
+    lat.add_argument("--platform", help="where latency is measured: torch-cpu, torch-cuda or onnxruntime-cpu (default torch-cpu)")
+    lat.add_argument("--latency-mode", choices=("lut", "measure"),
+                     help="predict candidates from a lookup table (default) or time each one for real")
+    lat.add_argument("--lut", help="lookup table JSON: used if it exists, built from the model and saved there if not")
+    lat.add_argument("--force-lut", action="store_true", default=None, help="use a table measured on another platform")
+    lat.add_argument("--latency-batch", type=int, help="batch size the latency is for (default 1)")
+    lat.add_argument("--threads", type=int, help="CPU threads of the latency platform (default: torch's setting)")
     g.add_argument("--executor", choices=EXECUTORS, help="where candidates run: serial (this process) or ray (default serial)")
     g.add_argument("--ray-address", help="ray: 'auto' or HOST:PORT of a running cluster (default: start a local Ray)")
     g.add_argument("--cpus-per-candidate", type=float, help="ray: CPUs per candidate task (default 1)")
@@ -51,6 +61,8 @@ def netadapt_options(args: argparse.Namespace) -> dict:
     opts = {k: getattr(args, k, None) for k in OPTION_DESTS}
     if opts["exclude"] is not None:
         opts["exclude"] = list(opts["exclude"])
+    if getattr(args, "lut", None):
+        opts["lut"] = str(Path(args.lut).resolve())  # resuming from another folder still finds it
     return opts
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from prunekit.errors import PrunekitError
 from prunekit.cli.options import add_data_args, data_config
 from prunekit.pipeline.steps import recorded_data_config
 from prunekit.pipeline.prune_step import prune_checkpoint
@@ -21,7 +22,8 @@ def add_prune_arguments(p: argparse.ArgumentParser, criterion_flag: str = "--cri
     g.add_argument("--ratio", type=float, help="share of channels to remove, in [0, 1)")
     g.add_argument("--budget-ratio", type=float, help="prune until the resource is at most this share of the model's")
     g.add_argument("--budget", type=float, help="prune until the resource is at most this (MACs, FLOPs or parameters)")
-    g.add_argument("--resource", choices=("macs", "flops", "params"), help="resource of the budget (default macs)")
+    g.add_argument("--resource", choices=("macs", "flops", "params", "latency"),
+                   help="resource of the budget (default macs; latency only with NetAdapt)")
     g.add_argument("--scope", choices=("local", "global"), help="each group by the ratio, or rank across groups (default local)")
     g.add_argument("--round-to", type=int, help="keep every pruned width a multiple of N (default 1)")
     g.add_argument("--exclude", nargs="+", default=None, metavar="LAYER", help="layer names to keep whole")
@@ -30,6 +32,9 @@ def add_prune_arguments(p: argparse.ArgumentParser, criterion_flag: str = "--cri
 
 def prune_options(args: argparse.Namespace) -> dict:
     """Keyword arguments of :func:`prune_checkpoint` from parsed options."""
+    if args.resource == "latency":
+        raise PrunekitError("one-shot pruning budgets macs, flops or params; a latency budget needs NetAdapt "
+                            "(prunekit netadapt, or prunekit run --method netadapt)")
     return dict(
         criterion=args.criterion or "l2",
         ratio=args.ratio,

@@ -23,6 +23,7 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     g.add_argument("--split-seed", type=int, help="seed of the validation split (default 0)")
     g.add_argument("--train-subset", type=int, help="train on a fixed random subset of this many samples")
     g.add_argument("--test-subset", type=int, help="test on a fixed random subset of this many samples")
+    g.add_argument("--image-size", type=int, help="resize every image to N x N pixels (e.g. 32 for CIFAR-sized models)")
 
 
 def add_train_args(p: argparse.ArgumentParser, epochs_help: str = "training epochs") -> None:

@@ -141,3 +141,32 @@ def normalize_images(train_x: torch.Tensor, *others: torch.Tensor) -> tuple[list
     for x in others:
         out.append(x.float().div_(255).sub_(mean[None, :, None, None]).div_(std[None, :, None, None]))
     return out, mean.tolist(), std.tolist()
+
+
+class _ResizedDataset(Dataset):
+    """A streamed split whose images are resized on the fly."""
+
+    def __init__(self, data: Dataset, size: tuple[int, int]) -> None:
+        self.data, self.size = data, size
+
+    def __len__(self) -> int:
+        return len(self.data)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int):
+        x, y = self.data[i]
+        return _resize(x.unsqueeze(0), self.size)[0], y
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def resize_split(split: Split, size: tuple[int, int]) -> Split:
+    """The split with every image resized to ``size`` (H, W) (bilinear; in memory at once, streamed lazily)."""
+    if isinstance(split, TensorSplit):
+        chunks = [_resize(split.x[i:i + 4096], size) for i in range(0, len(split), 4096)]
+        return TensorSplit(torch.cat(chunks) if chunks else split.x, split.y)
+    return _ResizedDataset(split, size)
+

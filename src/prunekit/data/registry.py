@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from prunekit.data.bundle import DataBundle, Split, holdout_split, take
+from prunekit.data.bundle import DataBundle, Split, holdout_split, resize_split, take
 from prunekit.registry import Registry
 
 
@@ -51,16 +51,22 @@ def load_dataset(
     train_subset: int | None = None,
     test_subset: int | None = None,
     augment: bool | None = None,
+    image_size: int | None = None,
 ) -> DataBundle:
     """Load a dataset by name with a hold-out validation split carved from its training data.
 
     ``val_size``: fraction (0-1) or count of training samples held out (fixed ``split_seed``).
     ``train_subset`` / ``test_subset`` keep a fixed random subset (quick runs). ``augment``
-    overrides the dataset's default augmentation (on for CIFAR). Nothing is downloaded unless
-    ``download`` is true.
+    overrides the dataset's default augmentation (on for CIFAR). ``image_size`` resizes every
+    image to that many pixels square (e.g. 32 for 28x28 Fashion-MNIST into CIFAR-sized models).
+    Nothing is downloaded unless ``download`` is true.
     """
     loader = DATASETS.get(name)
     raw = loader(data_dir=Path(data_dir).expanduser() if data_dir else None, download=download)
+    if image_size and tuple(raw.input_size) != (image_size, image_size):
+        size = (int(image_size), int(image_size))
+        raw = RawData(resize_split(raw.train, size), resize_split(raw.test, size), raw.num_classes, raw.in_channels,
+                      size, raw.augment, raw.info)
     train, val = holdout_split(raw.train, val_size, split_seed)
     train = take(train, train_subset, split_seed)
     test = take(raw.test, test_subset, split_seed)
@@ -74,5 +80,6 @@ def load_dataset(
         in_channels=raw.in_channels,
         input_size=raw.input_size,
         augment=aug,
-        info=dict(raw.info or {}, data_dir=str(data_dir) if data_dir else None, val_size=val_size, split_seed=split_seed),
+        info=dict(raw.info or {}, data_dir=str(data_dir) if data_dir else None, val_size=val_size, split_seed=split_seed,
+                  image_size=image_size),
     )

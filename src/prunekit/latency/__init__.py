@@ -1,6 +1,8 @@
-"""Latency on the platforms users deploy to: measurement (torch CPU / CUDA, ONNX Runtime) and per-layer costs."""
+"""Latency on the platforms users deploy to: measurement (torch CPU / CUDA, ONNX Runtime), per-layer costs,
+lookup tables that predict a network's latency, and latency as a NetAdapt resource."""
 
 from prunekit.latency.layers import layer_costs
-from prunekit.latency.measure import PLATFORMS, LatencyResult, measure
+from prunekit.latency.measure import PLATFORMS, LatencyResult, measure, platform_record
+from prunekit.latency.table import LatencyTable, build_lut
 
-__all__ = ["PLATFORMS", "LatencyResult", "layer_costs", "measure"]
+__all__ = ["PLATFORMS", "LatencyResult", "LatencyTable", "build_lut", "layer_costs", "measure", "platform_record"]

@@ -70,6 +70,27 @@ def _torch_threads(threads: int | None) -> Iterator[int]:
         torch.set_num_threads(before)
 
 
+def platform_record(platform: str, threads: int | None = None) -> dict[str, Any]:
+    """What identifies a platform's timings: its name, device, thread count and library version."""
+    if platform not in PLATFORMS:
+        raise PrunekitError(f"unknown platform {platform!r}; valid platforms: {', '.join(PLATFORMS)}")
+    if platform == "torch-cpu":
+        return {"name": platform, "device": _cpu_name(), "threads": threads or torch.get_num_threads(),
+                "torch": torch.__version__}
+    if platform == "torch-cuda":
+        if not torch.cuda.is_available():
+            raise PrunekitError("platform torch-cuda needs a CUDA GPU and a CUDA build of torch; none is available "
+                                "here (use torch-cpu or onnxruntime-cpu)")
+        return {"name": platform, "device": torch.cuda.get_device_name(), "torch": torch.__version__,
+                "cuda": torch.version.cuda}
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise PrunekitError("platform onnxruntime-cpu needs ONNX Runtime: pip install 'prunekit[onnx]'") from None
+    return {"name": platform, "device": _cpu_name(), "threads": threads or torch.get_num_threads(),
+            "onnxruntime": ort.__version__}
+
+
 def _summarise(times_s: list[float], record: dict[str, Any]) -> LatencyResult:
     ms = sorted(t * 1000 for t in times_s)
     q = statistics.quantiles(ms, n=4) if len(ms) >= 2 else [ms[0]] * 3
@@ -136,16 +157,13 @@ def _measure_torch_cpu(model, example_inputs, threads, warmup, min_time_s, batch
         timer = Timer(stmt="model(x)", globals={"model": model_cpu, "x": x}, num_threads=n)
         m = timer.blocked_autorange(min_run_time=min_time_s)
     # each entry of m.times is the mean of one block of m.number_per_run runs
-    result = _summarise(list(m.times), {"name": "torch-cpu", "device": _cpu_name(), "threads": n,
-                                        "torch": torch.__version__, "batch_size": batch})
+    result = _summarise(list(m.times), {**platform_record("torch-cpu", n), "batch_size": batch})
     result.runs = len(m.times) * m.number_per_run
     return result
 
 
 def _measure_cuda(model, example_inputs, warmup, repeats, min_time_s, batch) -> LatencyResult:
-    if not torch.cuda.is_available():
-        raise PrunekitError("platform torch-cuda needs a CUDA GPU and a CUDA build of torch; none is available here "
-                            "(use torch-cpu or onnxruntime-cpu)")
+    record = {**platform_record("torch-cuda"), "batch_size": batch}
     device = torch.device("cuda")
     model_gpu, x = model.to(device), example_inputs.to(device)
 
@@ -160,28 +178,22 @@ def _measure_cuda(model, example_inputs, warmup, repeats, min_time_s, batch) -> 
     with torch.inference_mode():
         times = _repeat(timed, warmup, repeats, min_time_s)
     model.cpu()
-    record = {"name": "torch-cuda", "device": torch.cuda.get_device_name(device), "torch": torch.__version__,
-              "cuda": torch.version.cuda, "batch_size": batch}
     return _summarise(times, record)
 
 
 def _measure_onnxruntime(model, example_inputs, threads, warmup, repeats, min_time_s, batch) -> LatencyResult:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise PrunekitError("platform onnxruntime-cpu needs ONNX Runtime: pip install 'prunekit[onnx]'") from None
+    record = {**platform_record("onnxruntime-cpu", threads), "batch_size": batch}
+    import onnxruntime as ort
     from prunekit.io.export import export_model
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.onnx")
         export_model(model.cpu(), example_inputs.cpu(), path, "onnx")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.intra_op_num_threads = record["threads"]
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: example_inputs.cpu().numpy()}
     times = _repeat(_wall_clock(lambda: session.run(None, feed)), warmup, repeats, min_time_s)
-    record = {"name": "onnxruntime-cpu", "device": _cpu_name(), "threads": options.intra_op_num_threads,
-              "onnxruntime": ort.__version__, "batch_size": batch}
     return _summarise(times, record)

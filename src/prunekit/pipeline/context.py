@@ -20,6 +20,7 @@ class DataConfig:
     train_subset: int | None = None
     test_subset: int | None = None
     augment: bool | None = None
+    image_size: int | None = None
 
     def load(self) -> DataBundle:
         """Load the dataset with these settings."""
@@ -32,6 +33,7 @@ class DataConfig:
             train_subset=self.train_subset,
             test_subset=self.test_subset,
             augment=self.augment,
+            image_size=self.image_size,
         )
 
     def to_dict(self) -> dict[str, Any]:

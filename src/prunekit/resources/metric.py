@@ -53,14 +53,12 @@ class CountMetric:
 
 
 def make_metric(resource: str, **settings) -> ResourceMetric:
-    """The metric for a resource name (latency needs the latency module's settings)."""
+    """The metric for a resource name; ``settings`` configure latency (platform, mode, lut, threads,
+    min_channels_step: see :class:`prunekit.latency.metric.LatencyMetric`) and are ignored by counts."""
     if resource in ("macs", "flops", "params"):
         return CountMetric(resource)
     if resource == "latency":
-        try:
-            from prunekit.latency.metric import LatencyMetric
-        except ImportError:
-            raise PrunekitError("latency budgets are not implemented yet (platform-aware NetAdapt is a later "
-                                "issue); use --resource macs, flops or params") from None
+        from prunekit.latency.metric import LatencyMetric
+
         return LatencyMetric(**settings)
     raise PrunekitError(f"unknown resource {resource!r}; valid: macs, flops, params, latency")

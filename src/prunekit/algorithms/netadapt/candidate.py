@@ -63,13 +63,16 @@ class CandidateResult:
     resource: float | None = None
     accuracy: float | None = None
     seconds: float = 0.0
+    finetune_s: float = 0.0
+    evaluate_s: float = 0.0
     error: str | None = None
     model: nn.Module | None = field(default=None, repr=False)
 
     def record(self) -> dict[str, Any]:
         """The history entry (no model)."""
         out = {"group": self.group, "status": self.status, "removed": self.removed, "channels": self.channels,
-               "resource": self.resource, "accuracy": self.accuracy, "seconds": round(self.seconds, 3)}
+               "resource": self.resource, "accuracy": self.accuracy, "seconds": round(self.seconds, 3),
+               "finetune_s": round(self.finetune_s, 3), "evaluate_s": round(self.evaluate_s, 3)}
         if self.error:
             out["error"] = self.error
         return out
@@ -130,12 +133,15 @@ def run_candidate(shared: IterationInput, job: CandidateJob) -> CandidateResult:
         model = carry_metadata(shared.model, model, structure, shared.example_inputs)
         resource = shared.metric.of_model(model, shared.example_inputs)
         seed_everything(candidate_seed(cfg.seed, shared.iteration, job.group))
+        t_train = time.perf_counter()
         if cfg.short_term_iters:
             shared.finetune(model, cfg.short_term_iters)
         model.eval()
+        t_eval = time.perf_counter()
         accuracy = float(shared.evaluate(model))
+        t_end = time.perf_counter()
         return CandidateResult(job.group, "ok", job.remove, structure.group(job.group).channels, resource, accuracy,
-                               time.perf_counter() - t0, model=model.cpu())
+                               t_end - t0, finetune_s=t_eval - t_train, evaluate_s=t_end - t_eval, model=model.cpu())
     except Exception as err:  # a failed candidate is recorded; the iteration goes on with the others
         return CandidateResult(job.group, "failed", job.remove, seconds=time.perf_counter() - t0,
                                error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}")

@@ -20,6 +20,10 @@ TINYNN_ALIASES = {
 }
 """TinyNeuralNetwork's NetAdapt config keys -> prunekit's."""
 
+LATENCY_OPTIONS = {"platform": "platform", "latency_mode": "mode", "lut": "lut", "threads": "threads",
+                   "force_lut": "force_lut", "latency_batch": "batch_size"}
+"""Options of a latency budget (kept in ``extra``) -> LatencyMetric's argument names."""
+
 
 @dataclass
 class NetAdaptConfig:
@@ -29,6 +33,10 @@ class NetAdaptConfig:
     reduction defaults to ``init_reduction_ratio`` of the original resource); each candidate
     removes channels in multiples of ``min_channels_step`` from one group, is fine-tuned for
     ``short_term_iters`` batches at ``finetune_lr`` and scored on held-out data.
+
+    With ``resource="latency"`` the budget is in milliseconds; the options ``platform``,
+    ``latency_mode`` (lut or measure), ``lut`` (table path), ``latency_batch``, ``threads`` and
+    ``force_lut`` are accepted here and kept in ``extra``.
     """
 
     budget: float | None = None
@@ -65,6 +73,9 @@ class NetAdaptConfig:
             raise PrunekitError("reduction_decay must be in (0, 1] and init_reduction_ratio > 0")
         if self.init_reduction is not None and self.init_reduction <= 0:
             raise PrunekitError("init_reduction must be positive")
+        if self.extra and self.resource != "latency":
+            raise PrunekitError(f"latency settings ({', '.join(sorted(self.extra))}) need resource latency, "
+                                f"not {self.resource}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -74,9 +85,15 @@ class NetAdaptConfig:
     def from_dict(cls, d: dict[str, Any]) -> "NetAdaptConfig":
         """Build from a dict (TinyNeuralNetwork's key names accepted); unknown keys are an error."""
         names = {f.name for f in fields(cls)}
-        out = {}
+        out: dict[str, Any] = {"extra": dict(d.get("extra") or {})}
         for key, value in d.items():
             key = TINYNN_ALIASES.get(key, key)
+            if key == "extra":
+                continue
+            if key in LATENCY_OPTIONS:
+                if value is not None:
+                    out["extra"][LATENCY_OPTIONS[key]] = value
+                continue
             if key not in names:
                 raise PrunekitError(f"unknown NetAdapt option {key!r}; valid: {', '.join(sorted(names))}")
             out[key] = value

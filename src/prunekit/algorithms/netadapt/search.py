@@ -114,7 +114,8 @@ class NetAdapt:
         get_criterion(self.config.criterion)
         if needs_gradients(self.config.criterion):
             raise PrunekitError(f"criterion {self.config.criterion!r} needs gradients; NetAdapt takes a data-free one (l2, l1, fpgm, ...)")
-        self.metric = metric or make_metric(self.config.resource, **self.config.extra)
+        self.metric = metric or make_metric(self.config.resource, min_channels_step=self.config.min_channels_step,
+                                            progress=progress, **self.config.extra)
 
     # -- the run ---------------------------------------------------------------------------------
 
@@ -138,6 +139,7 @@ class NetAdapt:
             shared = IterationInput(current, self.example_inputs, iteration, target, cfg, self.metric,
                                     self.finetune, self.evaluate, self.fault)
             jobs, skipped = plan_candidates(shared)
+            plan_s = time.perf_counter() - t0
             if not jobs:
                 raise PrunekitError(f"iteration {iteration}: no group can reach the target {target:.4g} "
                                     f"{cfg.resource}; the network is at {resource:.4g}")
@@ -154,11 +156,14 @@ class NetAdapt:
                 "channels": best.channels,
                 "removed": best.removed,
                 "candidates": [r.record() for r in sorted(results + skipped, key=lambda r: r.group)],
-                "seconds": round(time.perf_counter() - t0, 3),
+                "plan_s": round(plan_s, 3),
             }
+            t_save = time.perf_counter()
             self.work.save_model(self.work.iteration_dir(iteration), best.model,
                                  self._figures(best.model, best.accuracy, best.resource, iteration),
                                  {**self.meta, "netadapt_iteration": iteration})
+            record["save_s"] = round(time.perf_counter() - t_save, 3)
+            record["seconds"] = round(time.perf_counter() - t0, 3)
             self.work.append_history(record)
             current, resource, accuracy = best.model, best.resource, best.accuracy
             self.log(f"iter {iteration:3d}: target {human(target)}, chose {best.group} "
@@ -171,6 +176,9 @@ class NetAdapt:
         current.eval()
         final = {**self._figures(current, accuracy, resource, len(self.work.history())), "budget": budget,
                  "base_resource": base, "reached_budget": resource <= budget}
+        report = getattr(self.metric, "final_report", None)
+        if report is not None:  # e.g. a predicted latency is measured for real at the end
+            final.update(report(current, self.example_inputs, base=self.model))
         self.work.write_metrics(final)
         return NetAdaptResult(current, self.work.history(), self.work.path, final)
 

@@ -1,0 +1,208 @@
+"""Platform-aware NetAdapt on this CPU: lookup-table accuracy, and a latency budget against a MACs budget.
+
+Phases (each cached in ``--out``; re-running skips what exists, NetAdapt resumes):
+
+1. ``lut-b1``: a latency table for the base checkpoint at batch 1 (build time, then a second build
+   that reuses the saved table); predicted vs measured latency of the base and of a one-shot
+   pruned copy the table never saw (ratio 0.4, round_to 8), on torch-cpu, with onnxruntime-cpu
+   measured beside it.
+2. ``lut-b8``: the same table at the NetAdapt batch.
+3. NetAdapt to ``--budget-ratio`` of the base *latency* (through the batch table) and NetAdapt to
+   ``--macs-ratio`` of the base *MACs* (same schedule and fine-tuning), run side by side.
+4. Every network of both runs measured for real (torch-cpu, batch 8 and 1) and predicted by the
+   tables: the tables' error. The latency run's final network against the first iteration of the
+   MACs run that is as fast for real, and against the iteration at 50 % MACs; each long-term
+   fine-tuned (``--finetune-epochs``) and tested.
+
+    python bench/latency_netadapt.py --base runs/bench/latency/mbv2-base --out runs/bench/latency
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+
+import prunekit
+from prunekit.algorithms.netadapt import WorkDir
+from prunekit.cli.main import main as prunekit_cli
+from prunekit.io import load_checkpoint, read_json, write_json
+from prunekit.latency import LatencyTable, build_lut, measure
+
+
+def cli(args: list[str]) -> None:
+    """Run one prunekit command; stop the benchmark if it fails."""
+    code = prunekit_cli(args)
+    if code:
+        raise SystemExit(f"prunekit {' '.join(args)} failed with {code}")
+
+
+def lut_phase(base: Path, out: Path, batch: int, threads: int, step: int) -> dict:
+    """Build (then rebuild from the file) a table at ``batch``; predicted vs measured base and pruned copy."""
+    path = out / f"lut-b{batch}.json"
+    result_path = out / f"lut-b{batch}.result.json"
+    if result_path.exists():
+        return read_json(result_path)
+    ckpt = load_checkpoint(base)
+    x = ckpt.example_inputs(batch)
+    t0 = time.perf_counter()
+    table = build_lut(ckpt.model, x, "torch-cpu", min_channels_step=step, threads=threads)
+    table.save(path)
+    build_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    again = build_lut(ckpt.model, x, "torch-cpu", min_channels_step=step, threads=threads,
+                      table=LatencyTable.load(path), progress=False)
+    rebuild_s = time.perf_counter() - t0
+    pruned = prunekit.prune(ckpt.model, ckpt.example_inputs(1), ratio=0.4, criterion="l1", round_to=step)
+    rows = {}
+    for name, model in (("base", ckpt.model), ("pruned-0.4", pruned)):
+        real = measure(model, x, "torch-cpu", threads=threads, min_time_s=1.0)
+        ort = measure(model, x, "onnxruntime-cpu", threads=threads, min_time_s=1.0)
+        predicted = again.predict(model, x)
+        rows[name] = {"predicted_ms": predicted, "torch_cpu_ms": real.median_ms, "torch_cpu_noise": real.noise,
+                      "onnxruntime_cpu_ms": ort.median_ms, "onnxruntime_cpu_noise": ort.noise,
+                      "error": predicted / real.median_ms - 1, "macs": prunekit.measure(model, ckpt.example_inputs(1)).macs}
+    result = {"entries": len(table.entries), "build_s": build_s, "rebuild_s": rebuild_s,
+              "calibration": table.calibration, "networks": rows}
+    write_json(result_path, result)
+    return result
+
+
+def netadapt_args(base: Path, work: Path, resource: str, ratio: float, a: argparse.Namespace) -> list[str]:
+    """The prunekit netadapt command of one run (both runs share everything but the resource)."""
+    args = ["netadapt", "--checkpoint", str(base), "--work-dir", str(work), "--resource", resource,
+            "--budget-ratio", str(ratio), "--short-term-iters", str(a.short_term_iters), "--batch-size", "32",
+            "--init-reduction-ratio", str(a.init_reduction_ratio), "--reduction-decay", str(a.reduction_decay),
+            "--min-channels-step", str(a.step), "--seed", "0", "--quiet"]
+    if resource == "latency":
+        args += ["--lut", str(a.out / f"lut-b{a.batch}.json"), "--latency-batch", str(a.batch), "--threads",
+                 str(a.threads)]
+    if WorkDir(work).exists():
+        args.append("--resume")
+    return args
+
+
+def run_searches(base: Path, a: argparse.Namespace) -> dict[str, float]:
+    """Both NetAdapt runs, side by side in two processes (one thread each); wall seconds of each."""
+    runs = {"latency": (a.out / "na-latency", a.budget_ratio), "macs": (a.out / "na-macs", a.macs_ratio)}
+    procs, started = {}, {}
+    for name, (work, ratio) in runs.items():
+        if (work / "metrics.json").exists():
+            continue
+        cmd = [sys.executable, "-m", "prunekit.cli.main", *netadapt_args(base, work, name, ratio, a)]
+        log = open(a.out / f"na-{name}.log", "a")
+        procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                       env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+        started[name] = time.perf_counter()
+    seconds = {}
+    for name, proc in procs.items():
+        if proc.wait():
+            raise SystemExit(f"NetAdapt ({name}) failed: see {a.out / f'na-{name}.log'}")
+        seconds[name] = time.perf_counter() - started[name]
+    return seconds
+
+
+def measure_runs(a: argparse.Namespace) -> dict:
+    """Every network of both runs: measured (batch 8 and 1) and predicted (the tables)."""
+    path = a.out / "networks.json"
+    if path.exists():
+        return read_json(path)
+    tables = {b: LatencyTable.load(a.out / f"lut-b{b}.json") for b in (1, a.batch)}
+    rows = []
+    for run in ("latency", "macs"):
+        work = WorkDir(a.out / f"na-{run}")
+        for it in range(len(work.history()) + 1):
+            ckpt = load_checkpoint(work.iteration_dir(it))
+            row = {"run": run, "iteration": it, "macs": read_json(work.iteration_dir(it) / "metrics.json")["macs"]}
+            for b, table in tables.items():
+                x = ckpt.example_inputs(b)
+                real = measure(ckpt.model, x, "torch-cpu", threads=a.threads, min_time_s=0.5)
+                row[f"b{b}_measured_ms"], row[f"b{b}_noise"] = real.median_ms, real.noise
+                row[f"b{b}_predicted_ms"] = table.predict(ckpt.model, x)
+            rows.append(row)
+            print(f"{run} {it}: {row}", flush=True)
+    write_json(path, rows)
+    return rows
+
+
+def error_summary(rows: list[dict], batch: int) -> dict:
+    """Median |error| and share of predictions within 10 % of the measurement."""
+    errors = [r[f"b{batch}_predicted_ms"] / r[f"b{batch}_measured_ms"] - 1 for r in rows]
+    return {"networks": len(errors), "median_abs_error": statistics.median(abs(e) for e in errors),
+            "within_10pct": sum(abs(e) <= 0.10 for e in errors) / len(errors),
+            "max_abs_error": max(abs(e) for e in errors)}
+
+
+def finetune_and_test(src: Path, dest: Path, epochs: str) -> dict:
+    """Long-term fine-tuning of one picked network; its metrics."""
+    if not (dest / "metrics.json").exists():
+        cli(["finetune", "--checkpoint", str(src), "--out", str(dest), "--epochs", epochs, "--seed", "0", "--quiet"])
+    return read_json(dest / "metrics.json")
+
+
+def compare(a: argparse.Namespace, rows: list[dict]) -> dict:
+    """The latency run's final network against MACs-run networks: as fast for real, and at 50 % MACs."""
+    key = f"b{a.batch}_measured_ms"
+    lat = [r for r in rows if r["run"] == "latency"]
+    macs = [r for r in rows if r["run"] == "macs"]
+    base_ms, base_macs = lat[0][key], lat[0]["macs"]
+    final = lat[-1]
+    same_speed = next((r for r in macs if r[key] <= final[key]), macs[-1])
+    half_macs = next((r for r in macs if r["macs"] <= 0.5 * base_macs), macs[-1])
+    picks = {"latency-budget final": ("latency", final), "MACs run, as fast for real": ("macs", same_speed),
+             "MACs run, 50 % MACs": ("macs", half_macs)}
+    out = {}
+    for label, (run, r) in picks.items():
+        src = WorkDir(a.out / f"na-{run}").iteration_dir(r["iteration"])
+        ft = finetune_and_test(src, a.out / f"ft-{run}-{r['iteration']}", str(a.finetune_epochs))
+        out[label] = {**r, "latency_ratio": r[key] / base_ms, "macs_ratio": r["macs"] / base_macs,
+                      "test_accuracy_before_ft": read_json(src / "metrics.json").get("test_accuracy"),
+                      "test_accuracy": ft["test_accuracy"]}
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base", type=Path, required=True, help="trained base checkpoint (e.g. zoo mobilenet_v2, 32x32)")
+    p.add_argument("--out", type=Path, default=Path("runs/bench/latency"))
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch", type=int, default=8, help="batch of the latency budget")
+    p.add_argument("--step", type=int, default=8, help="min channels step")
+    p.add_argument("--budget-ratio", type=float, default=0.5, help="latency budget, share of the base latency")
+    p.add_argument("--macs-ratio", type=float, default=0.3, help="MACs budget of the comparison run")
+    p.add_argument("--short-term-iters", type=int, default=5)
+    p.add_argument("--init-reduction-ratio", type=float, default=0.1)
+    p.add_argument("--reduction-decay", type=float, default=0.9)
+    p.add_argument("--finetune-epochs", type=float, default=1)
+    p.add_argument("--phase", choices=("all", "lut", "search", "measure"), default="all")
+    a = p.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(a.threads)
+    results = {"date": str(date.today()), "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+               "torch": torch.__version__, "settings": {k: str(v) for k, v in vars(a).items()}}
+    results["lut_b1"] = lut_phase(a.base, a.out, 1, a.threads, a.step)
+    results[f"lut_b{a.batch}"] = lut_phase(a.base, a.out, a.batch, a.threads, a.step)
+    print(json.dumps({k: results[k] for k in results if k.startswith("lut")}, indent=1, default=str), flush=True)
+    if a.phase == "lut":
+        return
+    results["search_seconds"] = run_searches(a.base, a)
+    if a.phase == "search":
+        return
+    rows = measure_runs(a)
+    results["table_error"] = {f"batch {b}": error_summary(rows, b) for b in (1, a.batch)}
+    results["metrics"] = {run: read_json(a.out / f"na-{run}" / "metrics.json") for run in ("latency", "macs")}
+    results["comparison"] = compare(a, rows)
+    write_json(a.out / "results.json", results)
+    print(json.dumps({k: results[k] for k in ("table_error", "comparison")}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

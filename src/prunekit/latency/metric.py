@@ -1,0 +1,109 @@
+"""Latency as a NetAdapt resource: predicted from a lookup table, or measured directly."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from prunekit.errors import PrunekitError
+from prunekit.latency.measure import PLATFORMS, measure, platform_record
+from prunekit.latency.table import LatencyTable, build_lut
+from prunekit.structure import ModelStructure
+
+MODES = ("lut", "measure")
+
+
+class LatencyMetric:
+    """Milliseconds per forward pass of the example batch on ``platform``.
+
+    ``mode="lut"``: predicted by a :class:`LatencyTable` (``lut``: a table, or a JSON path loaded
+    if it exists and built from the first model measured otherwise). ``mode="measure"``: every
+    network is timed for real (slower, and candidates running side by side disturb each other).
+    ``batch_size``: the batch the latency is for (default: the example inputs' own batch).
+    """
+
+    name = "latency"
+
+    def __init__(self, platform: str = "torch-cpu", mode: str = "lut", lut: str | Path | LatencyTable | None = None,
+                 threads: int | None = None, batch_size: int | None = None, min_channels_step: int = 8,
+                 force_lut: bool = False, progress: bool = True) -> None:
+        if platform not in PLATFORMS:
+            raise PrunekitError(f"unknown platform {platform!r}; valid platforms: {', '.join(PLATFORMS)}")
+        if mode not in MODES:
+            raise PrunekitError(f"unknown latency mode {mode!r}; valid: {', '.join(MODES)}")
+        if batch_size is not None and batch_size < 1:
+            raise PrunekitError(f"latency batch size must be >= 1, got {batch_size}")
+        self.platform, self.mode, self.threads, self.batch_size = platform, mode, threads, batch_size
+        self.min_channels_step, self.progress = min_channels_step, progress
+        self.table: LatencyTable | None = lut if isinstance(lut, LatencyTable) else None
+        self.lut_path = None if isinstance(lut, LatencyTable) or lut is None else Path(lut)
+        if self.table is None and self.lut_path is not None and self.lut_path.exists():
+            self.table = LatencyTable.load(self.lut_path, platform, threads, force=force_lut)
+        elif self.table is None:
+            platform_record(platform, threads)  # a missing GPU or onnxruntime is an error now, not after training
+
+    def _batch(self, example_inputs: torch.Tensor) -> torch.Tensor:
+        """The example inputs at this metric's batch size (the first sample repeated)."""
+        if self.batch_size is None or self.batch_size == example_inputs.shape[0]:
+            return example_inputs
+        return example_inputs[:1].repeat(self.batch_size, *([1] * (example_inputs.dim() - 1)))
+
+    def _ready_table(self, model: nn.Module, example_inputs: torch.Tensor) -> LatencyTable:
+        """The table, built (and saved) from ``model`` if there is none yet, calibrated for this input shape."""
+        if self.table is None:
+            self.table = build_lut(model, example_inputs, self.platform, min_channels_step=self.min_channels_step,
+                                   threads=self.threads, progress=self.progress)
+        elif not self.table.is_calibrated(example_inputs):
+            self.table.calibrate(model, example_inputs, round_to=self.min_channels_step)
+        if self.lut_path is not None:
+            self.table.path = self.table.path or self.lut_path
+            self.table.save_if_changed()
+        return self.table
+
+    def of_model(self, model: nn.Module, example_inputs: torch.Tensor) -> float:
+        """Predicted (lut) or measured latency of ``model`` in milliseconds."""
+        example_inputs = self._batch(example_inputs)
+        if self.mode == "measure":
+            return measure(model, example_inputs, self.platform, threads=self.threads).median_ms
+        return self._ready_table(model, example_inputs).predict(model, example_inputs)
+
+    def what_if(self, structure: ModelStructure, example_inputs: torch.Tensor) -> Callable[[dict[str, int]], float]:
+        """Latency after removing channels from groups: table arithmetic, or pruning a copy and timing it."""
+        example_inputs = self._batch(example_inputs)
+        if self.mode == "lut":
+            table = self._ready_table(structure.model, example_inputs)
+            cost = table.what_if(structure, example_inputs)
+
+            def predicted(removed: dict[str, int]) -> float:
+                ms = cost(removed)
+                table.save_if_changed()
+                return ms
+            return predicted
+
+        def timed(removed: dict[str, int]) -> float:
+            s = copy.deepcopy(structure)
+            for group, k in removed.items():
+                if k:
+                    s.prune(group, list(range(k)))
+            return self.of_model(s.model, example_inputs)
+        return timed
+
+    def final_report(self, model: nn.Module, example_inputs: torch.Tensor, base: nn.Module | None = None) -> dict[str, Any]:
+        """The final network's latency measured for real, beside the prediction (and the base's, if given)."""
+        example_inputs = self._batch(example_inputs)
+        real = measure(model, example_inputs, self.platform, threads=self.threads)
+        out: dict[str, Any] = {"latency_measured_ms": real.median_ms, "latency_measured_noise": real.noise,
+                               "latency_mode": self.mode, "latency_platform": real.platform}
+        if self.mode == "lut" and self.table is not None:
+            out["latency_predicted_ms"] = self.table.predict(model, example_inputs)
+            self.table.save_if_changed()
+        if base is not None:
+            base_real = measure(base, example_inputs, self.platform, threads=self.threads)
+            out["base_latency_measured_ms"] = base_real.median_ms
+            out["latency_measured_ratio"] = real.median_ms / base_real.median_ms
+        return out
+

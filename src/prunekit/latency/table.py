@@ -1,0 +1,331 @@
+"""Latency lookup tables: per-layer timings on one platform, summed and calibrated to predict a network.
+
+A table maps layer signatures (see :mod:`prunekit.latency.sites`) to milliseconds measured on
+one platform. :func:`build_lut` times every layer of a model at every width channel pruning can
+reach (multiples of ``min_channels_step``; both input and output widths where both change), so
+NetAdapt can price any candidate without running it.
+
+Summing isolated layer timings is biased: the network also spends time outside leaf modules
+(residual adds, reshapes, Python between calls) and a layer timed alone runs with warm caches.
+So every table is *calibrated* per input shape: the whole network and uniformly thinned copies
+of it (100 %, 75 %, 50 % and 25 % of every group's channels) are measured for real, and a line
+``measured = scale * sum_of_layers + offset`` is fitted to those points (least squares).
+Predictions are that line applied to the sum.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from prunekit.errors import PrunekitError
+from prunekit.io import write_json
+from prunekit.latency.measure import PLATFORMS, measure, platform_record
+from prunekit.latency.sites import Site, probe_sites, reachable_removals, trace_sites
+from prunekit.structure import ModelStructure, analyze
+
+FORMAT = "prunekit-latency-table"
+VERSION = 1
+PLATFORM_KEYS = ("name", "device", "threads")
+"""Fields of the platform record that must match for a table to be used (library versions only warn)."""
+CALIBRATION_KEEP = (1.0, 0.75, 0.5, 0.25)
+"""Share of every group's channels kept in the networks measured to calibrate a table."""
+MAX_COMBINATIONS = 20000
+"""A layer whose widths depend on more groups than this many combinations is timed on demand only."""
+
+
+def shape_key(example_inputs: torch.Tensor) -> str:
+    """The input shape as a table key, e.g. ``1x3x32x32``."""
+    return "x".join(map(str, example_inputs.shape))
+
+
+class LatencyTable:
+    """Measured per-layer latencies (ms) on one platform, with per-input-shape calibration.
+
+    ``table.predict(model, x)`` estimates ``model``'s latency on ``x`` without running the whole
+    network (missing layers are measured on demand and added); ``table.what_if(structure, x)``
+    prices networks that are not built yet. ``save``/``load`` keep it as JSON.
+    """
+
+    def __init__(self, platform: str = "torch-cpu", threads: int | None = None, *,
+                 entry_time_s: float = 0.02, record: dict[str, Any] | None = None) -> None:
+        if platform not in PLATFORMS:
+            raise PrunekitError(f"unknown platform {platform!r}; valid platforms: {', '.join(PLATFORMS)}")
+        self.platform = platform
+        self.record = record or platform_record(platform, threads)
+        self.threads = self.record.get("threads")
+        self.entry_time_s = entry_time_s
+        self.entries: dict[str, float] = {}
+        self.calibration: dict[str, dict[str, Any]] = {}
+        self.info: dict[str, Any] = {}
+        self.path: Path | None = None
+        self.autosave = True
+        self.measured_on_demand = 0
+        self._dirty = False
+        self._saved_at = 0.0
+
+    # -- timing ----------------------------------------------------------------------------------
+
+    def time_layer(self, module: nn.Module, input_shape: tuple[int, ...]) -> float:
+        """Milliseconds of one call of ``module`` on a random input of ``input_shape``.
+
+        On torch-cpu a lean loop (median of blocks of ~``entry_time_s / 9`` s) replaces
+        torch.utils.benchmark's autorange, whose own cost (~0.1 s a call) would dominate a table of
+        ten thousand small layers; other platforms use :func:`measure` with a short run.
+        """
+        module = module.eval()
+        x = torch.randn(input_shape)
+        if self.platform == "torch-cpu":
+            return time_blocks(module, x, self.threads, self.entry_time_s)
+        return measure(module, x, self.platform, threads=self.threads, warmup=3, repeats=7,
+                       min_time_s=self.entry_time_s).median_ms
+
+    def _add(self, key: str, ms: float, on_demand: bool) -> float:
+        self.entries[key] = ms
+        self._dirty = True
+        if on_demand:
+            self.measured_on_demand += 1
+            if self.autosave and self.path is not None and time.monotonic() - self._saved_at > 5:
+                self.save()
+        return ms
+
+    def site_cost(self, site: Site, removed: dict[str, int] | None = None, on_demand: bool = True) -> float:
+        """Milliseconds of one site after the removals (measured and added when missing)."""
+        key = site.signature(removed)
+        if key is None:  # a layer kind prunekit cannot rebuild: scale its own timing by its input size
+            base = self.site_cost(site, None, on_demand)
+            x, _ = site.shapes(removed or {})
+            return base * math.prod(x) / max(1, math.prod(site.input_shape))
+        ms = self.entries.get(key)
+        if ms is not None:
+            return ms
+        if not on_demand:
+            raise PrunekitError(f"the latency table has no entry for {key}")
+        layer = site.layer(removed)
+        assert layer is not None
+        return self._add(key, self.time_layer(*layer), on_demand=True)
+
+    def layers_sum(self, sites: Iterable[Site], removed: dict[str, int] | None = None, on_demand: bool = True) -> float:
+        """The uncalibrated prediction: the sum of every site's table entry."""
+        return sum(self.site_cost(s, removed, on_demand) for s in sites)
+
+    # -- calibration and prediction --------------------------------------------------------------
+
+    def calibrated(self, raw_ms: float, example_inputs: torch.Tensor) -> float:
+        """The calibrated prediction for a network whose layers sum to ``raw_ms`` (raw when not calibrated)."""
+        c = self.calibration.get(shape_key(example_inputs))
+        if c is None:
+            return raw_ms
+        return c["scale"] * raw_ms + c["offset"]
+
+    def is_calibrated(self, example_inputs: torch.Tensor) -> bool:
+        """Whether networks fed ``example_inputs``' shape have a calibration."""
+        return shape_key(example_inputs) in self.calibration
+
+    def predict(self, model: nn.Module, example_inputs: torch.Tensor, *, on_demand: bool = True) -> float:
+        """Predicted latency (ms) of ``model`` on ``example_inputs`` (shape and batch) on this table's platform."""
+        if not self.is_calibrated(example_inputs):
+            warnings.warn(f"latency table not calibrated for input {shape_key(example_inputs)}: the prediction is "
+                          "the raw sum of layer timings (call table.calibrate(model, x))", stacklevel=2)
+        raw = self.layers_sum(trace_sites(model, example_inputs), None, on_demand)
+        return self.calibrated(raw, example_inputs)
+
+    def what_if(self, structure: ModelStructure, example_inputs: torch.Tensor) -> Callable[[dict[str, int]], float]:
+        """A function: {group: channels removed} -> predicted latency (ms) of ``structure.model`` after those removals."""
+        sites = probe_sites(structure, example_inputs)
+        return lambda removed: self.calibrated(self.layers_sum(sites, removed), example_inputs)
+
+    def calibrate(self, model: nn.Module, example_inputs: torch.Tensor, *, round_to: int = 8,
+                  keep: Iterable[float] = CALIBRATION_KEEP, min_time_s: float = 0.5) -> dict[str, Any]:
+        """Fit ``measured = scale * layers_sum + offset`` on ``model`` and uniformly thinned copies of it.
+
+        Each network is measured for real (median of ``min_time_s`` seconds of runs) and its layer
+        sum taken from the table (missing layers measured); the fit is stored for this input shape.
+        """
+        structure = analyze(copy.deepcopy(model).eval(), example_inputs, round_to=round_to)
+        points = []
+        for share in keep:
+            s = copy.deepcopy(structure)
+            for g in s.groups:
+                k = s.round_removal(g.name, int(round((1 - share) * g.channels)))
+                if k > 0:
+                    s.prune(g.name, list(range(k)))
+            measured = measure(s.model, example_inputs, self.platform, threads=self.threads, min_time_s=min_time_s)
+            raw = self.layers_sum(trace_sites(s.model, example_inputs))
+            points.append({"keep": share, "layers_sum_ms": raw, "measured_ms": measured.median_ms,
+                           "noise": measured.noise})
+        scale, offset = _fit_line([p["layers_sum_ms"] for p in points], [p["measured_ms"] for p in points])
+        fit = {"scale": scale, "offset": offset, "points": points}
+        self.calibration[shape_key(example_inputs)] = fit
+        self._dirty = True
+        return fit
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"format": FORMAT, "version": VERSION, "platform": self.record, "entry_time_s": self.entry_time_s,
+                "info": self.info, "calibration": self.calibration, "entries": dict(sorted(self.entries.items()))}
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write the table as JSON (atomically; default: where it was loaded from or last saved)."""
+        path = Path(path or self.path or "")
+        if not path.name:
+            raise PrunekitError("latency table: no path to save to")
+        write_json(path, self.to_dict())
+        self.path, self._dirty, self._saved_at = path, False, time.monotonic()
+        return path
+
+    def save_if_changed(self) -> None:
+        """Save to the table's path if entries or calibrations were added since the last save."""
+        if self._dirty and self.path is not None:
+            self.save()
+
+    @classmethod
+    def load(cls, path: str | Path, platform: str | None = None, threads: int | None = None, *,
+             force: bool = False) -> "LatencyTable":
+        """Read a table; refuse one measured on another platform (name, device, threads) unless ``force``."""
+        path = Path(path)
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise PrunekitError(f"latency table {path} does not exist") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise PrunekitError(f"latency table {path} is not readable JSON ({err}); build it again with "
+                                "`prunekit lut build` (the file was left as it is)") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("entries"), dict):
+            raise PrunekitError(f"{path} is not a prunekit latency table (the file was left as it is)")
+        if doc.get("version") != VERSION:
+            raise PrunekitError(f"latency table {path} has format version {doc.get('version')}; this prunekit reads {VERSION}")
+        record = doc.get("platform") or {}
+        table = cls(record.get("name", "torch-cpu"), record.get("threads"), entry_time_s=doc.get("entry_time_s", 0.02),
+                    record=record)
+        if platform is not None or not force:
+            here = platform_record(platform or table.platform, threads if threads is not None else record.get("threads"))
+            different = [k for k in PLATFORM_KEYS if record.get(k) != here.get(k)]
+            if different and not force:
+                theirs = ", ".join(f"{k} {record.get(k)!r}" for k in different)
+                ours = ", ".join(f"{k} {here.get(k)!r}" for k in different)
+                raise PrunekitError(f"latency table {path} was measured on another platform ({theirs}; here: {ours}); "
+                                    "build one here, or force its use (--force-lut / force=True)")
+            versions = [k for k in ("torch", "onnxruntime", "cuda") if k in record and record.get(k) != here.get(k)]
+            if versions and not different:
+                warnings.warn(f"latency table {path} was measured with other library versions "
+                              f"({', '.join(f'{k} {record[k]}' for k in versions)}); timings may differ", stacklevel=2)
+        table.entries = {str(k): float(v) for k, v in doc["entries"].items()}
+        table.calibration = doc.get("calibration") or {}
+        table.info = doc.get("info") or {}
+        table.path = path
+        table._saved_at = time.monotonic()
+        return table
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a copy sent to another process (a Ray worker) must not write the driver's file
+        state = dict(self.__dict__)
+        state["autosave"] = False
+        state["path"] = None
+        return state
+
+    def __repr__(self) -> str:
+        return (f"LatencyTable({self.platform} on {self.record.get('device')}, {self.record.get('threads')} threads, "
+                f"{len(self.entries)} entries, calibrated for {sorted(self.calibration) or 'nothing'})")
+
+
+def time_blocks(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, threads: int | None, total_s: float,
+                blocks: int = 9) -> float:
+    """Median milliseconds of ``fn(x)`` over ``blocks`` blocks of repeated calls, each about ``total_s / blocks`` s."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            fn(x)
+            t0 = time.perf_counter()
+            fn(x)
+            once = max(time.perf_counter() - t0, 1e-7)
+            number = max(1, int(total_s / blocks / once))
+            times = []
+            for _ in range(blocks):
+                t0 = time.perf_counter()
+                for _ in range(number):
+                    fn(x)
+                times.append((time.perf_counter() - t0) / number)
+    finally:
+        torch.set_num_threads(before)
+    times.sort()
+    return times[len(times) // 2] * 1000
+
+
+def _fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least-squares ``y = a x + b``; a ratio through the origin when the points cannot support a line."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    var = sum((x - mx) ** 2 for x in xs)
+    if n >= 2 and var > 0:
+        a = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var
+        if a > 0:
+            return a, my - a * mx
+    return (my / mx if mx else 1.0), 0.0
+
+
+def _combinations(structure: ModelStructure, site: Site) -> list[dict[str, int]]:
+    groups = sorted(site.groups)
+    options = [reachable_removals(structure, g) for g in groups]
+    if math.prod(len(o) for o in options) > MAX_COMBINATIONS:
+        return [{}]  # too many: the table keeps the layer as it is; other widths are timed on demand
+    return [dict(zip(groups, combo)) for combo in itertools.product(*options)]
+
+
+def build_lut(
+    model: nn.Module,
+    example_inputs: torch.Tensor,
+    platform: str = "torch-cpu",
+    *,
+    min_channels_step: int = 8,
+    threads: int | None = None,
+    exclude: Iterable[str] = (),
+    table: LatencyTable | None = None,
+    calibrate: bool = True,
+    entry_time_s: float = 0.02,
+    progress: bool = True,
+) -> LatencyTable:
+    """A latency table for ``model`` on ``platform``: every prunable layer timed at every reachable width.
+
+    Widths are those pruning with step ``min_channels_step`` can leave (the full width and every
+    multiple of the step below it), for the layer's input and output channels together where both
+    change. Layers pruning never changes are timed once. Entries already in ``table`` (e.g. one
+    loaded from a file) are reused, not measured again. The table is then calibrated against
+    whole-network measurements for this input shape (see the module's docstring).
+    """
+    t0 = time.perf_counter()
+    table = table or LatencyTable(platform, threads, entry_time_s=entry_time_s)
+    if table.platform != platform:
+        raise PrunekitError(f"the table is for platform {table.platform}, not {platform}")
+    structure = analyze(copy.deepcopy(model).eval(), example_inputs, round_to=min_channels_step, exclude=exclude)
+    todo: dict[str, tuple[Site, dict[str, int]]] = {}
+    for site in probe_sites(structure, example_inputs):
+        for removed in _combinations(structure, site):
+            key = site.signature(removed)
+            if key is not None and key not in table.entries and key not in todo:
+                todo[key] = (site, removed)
+    bar = tqdm(todo.items(), desc=f"latency table ({platform})", disable=not progress or None, file=sys.stderr,
+               unit="layer")
+    for key, (site, removed) in bar:
+        table._add(key, table.time_layer(*site.layer(removed)), on_demand=False)
+    if calibrate and not table.is_calibrated(example_inputs):
+        table.calibrate(model, example_inputs, round_to=min_channels_step)
+    table.info.setdefault("builds", []).append({
+        "input": shape_key(example_inputs), "min_channels_step": min_channels_step, "measured": len(todo),
+        "seconds": round(time.perf_counter() - t0, 1)})
+    return table

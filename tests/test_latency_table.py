@@ -1,0 +1,266 @@
+"""Latency lookup tables: signatures follow pruning exactly, every reachable width is in a built table,
+save/load, on-demand entries, the platform check, and latency budgets in NetAdapt."""
+
+import copy
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import prunekit
+from prunekit.algorithms.netadapt import NetAdapt
+from prunekit.cli.main import main
+from prunekit.errors import PrunekitError
+from prunekit.io import save_checkpoint
+from prunekit.latency import LatencyTable, build_lut
+from prunekit.latency.metric import LatencyMetric
+from prunekit.latency.sites import probe_sites, reachable_removals, trace_sites
+from prunekit.structure import analyze
+
+
+def fake_time(self, module, input_shape):
+    """A deterministic stand-in for timing: cost grows with the layer's work (fast, noise-free tests)."""
+    work = math.prod(input_shape) * (1 + sum(p.numel() for p in module.parameters()) / 1000)
+    return 0.001 + work * 1e-6
+
+
+@pytest.fixture
+def fake_timer(monkeypatch):
+    monkeypatch.setattr(LatencyTable, "time_layer", fake_time)
+
+
+def fake_measure_model(table, model, x):
+    """What the fake timer says the whole network costs: its layers' sum, plus a fixed 0.05 ms."""
+    return sum(fake_time(table, s.module, s.input_shape) for s in trace_sites(model, x)) + 0.05
+
+
+class FakeResult:
+    def __init__(self, ms):
+        self.median_ms, self.noise, self.platform = ms, 0.0, {"name": "torch-cpu", "fake": True}
+
+
+@pytest.fixture
+def fake_platform(fake_timer, monkeypatch):
+    """Fake layer timings and whole-network measurements for calibration, consistent with each other."""
+    import prunekit.latency.table as table_module
+
+    monkeypatch.setattr(table_module, "measure", lambda m, x, *a, **k: FakeResult(fake_measure_model(None, m, x)))
+
+
+def convnet():
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                         nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.BatchNorm2d(16), nn.ReLU(),
+                         nn.Conv2d(16, 24, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(24, 10)).eval()
+
+
+MODELS = {
+    "convnet": (convnet, (1, 3, 16, 16)),
+    "resnet20": (lambda: prunekit.create_model("resnet20", 10, 3, 16, width=8).eval(), (2, 3, 16, 16)),
+    "mobilenet_v2": (lambda: prunekit.create_model("mobilenet_v2", 10, 3, 16, width_mult=0.25).eval(), (1, 3, 16, 16)),
+    "lenet": (lambda: prunekit.create_model("lenet", 10, 1, 8).eval(), (1, 1, 8, 8)),
+}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_predicted_signatures_equal_those_of_the_really_pruned_network(name):
+    build, shape = MODELS[name]
+    torch.manual_seed(0)
+    model, x = build(), torch.randn(shape)
+    s = analyze(model, x, round_to=4)
+    sites = probe_sites(s, x)
+    gen = torch.Generator().manual_seed(1)
+    for trial in range(3):
+        removed = {}
+        for g in s.groups:
+            options = reachable_removals(s, g.name)
+            removed[g.name] = options[int(torch.randint(len(options), (1,), generator=gen))]
+        pruned = copy.deepcopy(s)
+        for g, k in removed.items():
+            if k:
+                pruned.prune(g, list(range(k)))
+        real = [site.signature() for site in trace_sites(pruned.model, x)]
+        assert [site.signature(removed) for site in sites] == real
+
+
+@pytest.mark.filterwarnings("ignore:latency table not calibrated")
+def test_a_built_table_covers_every_reachable_width(fake_timer):
+    torch.manual_seed(0)
+    model, x = convnet(), torch.randn(1, 3, 16, 16)
+    table = build_lut(model, x, min_channels_step=4, calibrate=False, progress=False)
+    assert table.entries and table.info["builds"][0]["measured"] == len(table.entries)
+    for ratio in (0.25, 0.5, 0.7):
+        pruned = prunekit.prune(model, x, ratio=ratio, criterion="l1", round_to=4)
+        table.predict(pruned, x, on_demand=False)  # raises if any layer is missing
+    s = analyze(copy.deepcopy(model), x, round_to=4)
+    cost = table.what_if(s, x)
+    assert cost({g.name: reachable_removals(s, g.name)[-1] for g in s.groups}) < cost({})
+
+
+def test_calibration_fits_whole_network_measurements(fake_platform):
+    table = LatencyTable("torch-cpu", 1)
+    model, x = convnet(), torch.randn(1, 3, 16, 16)
+    fit = table.calibrate(model, x, round_to=4)
+    assert len(fit["points"]) == 4 and fit["scale"] == pytest.approx(1, rel=1e-6)
+    assert fit["offset"] == pytest.approx(0.05, rel=1e-4)
+    pruned = prunekit.prune(model, x, ratio=0.5, round_to=4)
+    assert table.predict(pruned, x) == pytest.approx(fake_measure_model(table, pruned, x), rel=1e-6)
+
+
+def test_save_load_and_a_second_build_reuses_the_table(fake_timer, tmp_path):
+    model, x = convnet(), torch.randn(1, 3, 16, 16)
+    table = build_lut(model, x, min_channels_step=4, calibrate=False, progress=False)
+    table.calibration["1x3x16x16"] = {"scale": 1.1, "offset": 0.01, "points": []}
+    path = table.save(tmp_path / "t.json")
+    loaded = LatencyTable.load(path)
+    assert loaded.entries == table.entries and loaded.calibration == table.calibration
+    assert loaded.record == table.record
+    again = build_lut(model, x, min_channels_step=4, table=loaded, progress=False)
+    assert again.info["builds"][-1]["measured"] == 0
+    assert again.predict(model, x) == pytest.approx(table.predict(model, x))
+
+
+def test_missing_entries_are_measured_on_demand_and_saved(fake_timer, tmp_path):
+    model, x = convnet(), torch.randn(1, 3, 16, 16)
+    table = LatencyTable("torch-cpu", 1)
+    table.save(tmp_path / "t.json")
+    with pytest.raises(PrunekitError, match="no entry"), pytest.warns(UserWarning, match="not calibrated"):
+        table.predict(model, x, on_demand=False)
+    with pytest.warns(UserWarning, match="not calibrated"):
+        ms = table.predict(model, x)
+    assert ms > 0 and table.measured_on_demand == len(table.entries) == len({s.signature() for s in trace_sites(model, x)})
+    table.save_if_changed()
+    assert len(LatencyTable.load(tmp_path / "t.json").entries) == len(table.entries)
+
+
+def test_a_table_from_another_platform_is_refused_unless_forced(fake_timer, tmp_path):
+    table = LatencyTable("torch-cpu", 1)
+    table.entries["Conv2d(x)@1"] = 1.0
+    path = table.save(tmp_path / "t.json")
+    doc = json.loads(path.read_text())
+    doc["platform"]["device"] = "Some Other CPU"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PrunekitError, match="another platform.*Some Other CPU"):
+        LatencyTable.load(path)
+    assert LatencyTable.load(path, force=True).entries == {"Conv2d(x)@1": 1.0}
+    with pytest.raises(PrunekitError, match="another platform"):
+        LatencyTable.load(tmp_path / "t.json", "torch-cpu", threads=1)
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"some": "thing"}), "\x00\x01"])
+def test_a_corrupt_table_is_one_clear_error_and_is_left_as_it_is(tmp_path, content):
+    path = tmp_path / "t.json"
+    path.write_text(content)
+    with pytest.raises(PrunekitError, match="latency table|not a prunekit latency table"):
+        LatencyTable.load(path)
+    assert path.read_text() == content
+
+
+def test_a_copy_sent_to_a_worker_does_not_write_the_file(tmp_path):
+    import pickle
+
+    table = LatencyTable("torch-cpu", 1)
+    table.save(tmp_path / "t.json")
+    copy_ = pickle.loads(pickle.dumps(table))
+    assert copy_.path is None and not copy_.autosave and table.path is not None
+
+
+def test_real_timings_predict_a_small_network(tmp_path):
+    """One build with real timings (small, so the suite stays fast): positive entries, a calibration, a prediction."""
+    model, x = convnet(), torch.randn(1, 3, 16, 16)
+    table = build_lut(model, x, min_channels_step=8, threads=1, entry_time_s=0.002, progress=False)
+    assert all(v > 0 for v in table.entries.values())
+    assert table.is_calibrated(x) and len(table.calibration["1x3x16x16"]["points"]) == 4
+    assert table.predict(model, x) > 0
+
+
+def test_unknown_platform_lists_the_valid_ones():
+    with pytest.raises(PrunekitError, match="torch-cpu, torch-cuda, onnxruntime-cpu"):
+        LatencyTable("npu")
+    with pytest.raises(PrunekitError, match="unknown latency mode"):
+        LatencyMetric(mode="guess")
+
+
+# -- NetAdapt with a latency budget ---------------------------------------------------------------
+
+
+def _param_score(model):
+    return float(sum(p.detach().abs().sum() for p in model.parameters()))
+
+
+def test_netadapt_with_a_latency_budget_records_the_measured_latency(fake_platform, tmp_path):
+    model, x = convnet(), torch.randn(1, 3, 16, 16)
+    lut = tmp_path / "lut.json"
+    options = dict(budget_ratio=0.6, resource="latency", finetune=lambda m, n: None, evaluate=_param_score,
+                   short_term_iters=0, min_channels_step=4, init_reduction_ratio=0.15, lut=str(lut),
+                   latency_batch=2, progress=False, log=lambda s: None)
+    result = NetAdapt(model, x, work_dir=tmp_path / "w", max_iters=1, **options).run()
+    assert lut.exists() and json.loads(lut.read_text())["calibration"].keys() == {"2x3x16x16"}
+    saved = json.loads((tmp_path / "w" / "config.json").read_text())["netadapt"]
+    assert saved["extra"] == {"lut": str(lut), "batch_size": 2}
+    assert len(result.history) == 1
+    result = NetAdapt(model, x, work_dir=tmp_path / "w", resume=True, max_iters=50, **options).run()
+    m = result.metrics
+    assert m["reached_budget"] and m["latency"] <= m["budget"]
+    assert m["latency_predicted_ms"] == pytest.approx(m["latency"])
+    assert m["latency_measured_ms"] > 0 and m["base_latency_measured_ms"] > 0
+    assert m["latency_platform"]["batch_size"] == 2
+    resources = [h["resource"] for h in result.history]
+    assert resources == sorted(resources, reverse=True)
+
+
+def test_netadapt_by_direct_measurement_runs(tmp_path, monkeypatch):
+    import prunekit.latency.metric as metric_module
+
+    monkeypatch.setattr(metric_module, "measure", lambda m, x, *a, **k: FakeResult(fake_measure_model(None, m, x)))
+    model, x = convnet(), torch.randn(1, 3, 16, 16)
+    result = NetAdapt(model, x, budget_ratio=0.8, resource="latency", latency_mode="measure", threads=1,
+                      finetune=lambda m, n: None, evaluate=_param_score, short_term_iters=0, min_channels_step=4,
+                      init_reduction_ratio=0.1, max_iters=1, work_dir=tmp_path / "w", progress=False,
+                      log=lambda s: None).run()
+    assert len(result.history) == 1 and result.metrics["latency_mode"] == "measure"
+    assert "latency_predicted_ms" not in result.metrics
+
+
+def test_latency_settings_without_a_latency_budget_are_an_error(tmp_path):
+    with pytest.raises(PrunekitError, match="need resource latency"):
+        NetAdapt(convnet(), torch.randn(1, 3, 16, 16), budget_ratio=0.5, resource="macs", lut="x.json",
+                 finetune=lambda m, n: None, evaluate=_param_score, work_dir=tmp_path / "w")
+
+
+# -- CLI -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    model = prunekit.create_model("resnet20", 10, 3, 16, width=8)
+    save_checkpoint(tmp_path / "ck", model, input_shape=(3, 16, 16))
+    return tmp_path / "ck"
+
+
+def test_cli_builds_reuses_and_checks_a_table(fake_platform, checkpoint, tmp_path, capsys):
+    out = tmp_path / "t.json"
+    args = ["lut", "build", "--checkpoint", str(checkpoint), "--out", str(out), "--min-channels-step", "4",
+            "--threads", "1", "--quiet"]
+    assert main(args) == 0
+    first = json.loads(out.read_text())
+    assert first["entries"] and first["calibration"]
+    assert main(args) == 0
+    assert "0 layers timed" in capsys.readouterr().out
+    assert main(["lut", "check", "--checkpoint", str(checkpoint), "--lut", str(out), "--threads", "1"]) == 0
+    assert "predicted ms" in capsys.readouterr().out
+
+
+def test_cli_refuses_to_overwrite_a_corrupt_table(checkpoint, tmp_path, capsys):
+    out = tmp_path / "t.json"
+    out.write_text("{broken")
+    assert main(["lut", "build", "--checkpoint", str(checkpoint), "--out", str(out)]) == 2
+    assert "not readable JSON" in capsys.readouterr().err and out.read_text() == "{broken"
+
+
+def test_cli_one_shot_prune_rejects_a_latency_budget(checkpoint, tmp_path, capsys):
+    assert main(["prune", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "p"), "--budget-ratio", "0.5",
+                 "--resource", "latency"]) == 2
+    assert "needs NetAdapt" in capsys.readouterr().err
