@@ -264,3 +264,18 @@ def test_cli_one_shot_prune_rejects_a_latency_budget(checkpoint, tmp_path, capsy
     assert main(["prune", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "p"), "--budget-ratio", "0.5",
                  "--resource", "latency"]) == 2
     assert "needs NetAdapt" in capsys.readouterr().err
+
+
+def test_cli_netadapt_with_a_latency_budget(fake_platform, tmp_path, capsys):
+    model = prunekit.create_model("resnet20", 10, 1, 16, width=8)
+    save_checkpoint(tmp_path / "ck", model, input_shape=(1, 16, 16))
+    lut = tmp_path / "lut.json"
+    args = ["netadapt", "--checkpoint", str(tmp_path / "ck"), "--dataset", "digits", "--image-size", "16",
+            "--val-size", "50", "--resource", "latency", "--budget-ratio", "0.8", "--lut", str(lut),
+            "--latency-batch", "2", "--threads", "1", "--short-term-iters", "1", "--min-channels-step", "4",
+            "--max-iters", "1", "--work-dir", str(tmp_path / "w"), "--quiet"]
+    assert main(args) == 0
+    saved = json.loads((tmp_path / "w" / "config.json").read_text())["netadapt"]
+    assert saved["resource"] == "latency" and saved["extra"] == {"lut": str(lut), "batch_size": 2, "threads": 1}
+    metrics = json.loads((tmp_path / "w" / "metrics.json").read_text())
+    assert metrics["latency_measured_ms"] > 0 and "latency_predicted_ms" in metrics and lut.exists()
