@@ -41,6 +41,14 @@ class IterationInput:
     evaluate: Callable[[nn.Module], float]
     fault: Optional[Callable[["CandidateJob"], None]] = None
     """Test hook: called at the start of a candidate (fault-injection tests make it fail)."""
+    structure: Optional[ModelStructure] = None
+    """The analysed network (set by :func:`plan_candidates`): candidates in this process copy it
+    instead of analysing the network again; it does not travel to other processes."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["structure"] = None  # Torch-Pruning's graph does not pickle; a worker analyses its own copy
+        return state
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,7 @@ def plan_candidates(shared: IterationInput) -> tuple[list[CandidateJob], list[Ca
     structure = analyze(copy.deepcopy(shared.model), shared.example_inputs, exclude=cfg.exclude,
                         round_to=cfg.min_channels_step)
     cost = shared.metric.what_if(structure, shared.example_inputs)
+    shared.structure = structure
     jobs, skipped = [], []
     for g in structure.groups:
         k = fewest_removal(structure, g.name, cost, shared.target)
@@ -124,8 +133,12 @@ def run_candidate(shared: IterationInput, job: CandidateJob) -> CandidateResult:
         if shared.fault is not None:
             shared.fault(job)
         cfg = shared.config
-        model = copy.deepcopy(shared.model)
-        structure = analyze(model, shared.example_inputs, exclude=cfg.exclude, round_to=cfg.min_channels_step)
+        if shared.structure is not None:
+            structure = copy.deepcopy(shared.structure)
+            model = structure.model
+        else:
+            model = copy.deepcopy(shared.model)
+            structure = analyze(model, shared.example_inputs, exclude=cfg.exclude, round_to=cfg.min_channels_step)
         scores = score_group(structure, job.group, cfg.criterion, seed=cfg.seed)
         if scores is None:  # the criterion cannot rank this group: remove its first channels
             scores = torch.zeros(structure.group(job.group).channels)
