@@ -39,6 +39,18 @@ def test_prune_then_finetune(base, tmp_path, capsys):
     assert f["macs"] == m["macs"] and f["test_accuracy"] > 0.5
 
 
+def test_slimming_fine_tunes_without_the_sparsity_penalty(tmp_path):
+    slim = tmp_path / "slim"
+    assert main(["train", "--model", "lenet", "--dataset", "digits", "--epochs", "0.2", "--sparsity", "1e-4",
+                 "--out", str(slim), "--quiet"]) == 0
+    assert _json(slim / "model.json")["meta"]["train"]["sparsity"] == 1e-4
+    assert main(["prune", "--checkpoint", str(slim), "--criterion", "bn_scale", "--scope", "global", "--ratio", "0.3",
+                 "--out", str(tmp_path / "p")]) == 0
+    assert main(["finetune", "--checkpoint", str(tmp_path / "p"), "--epochs", "0.2", "--out", str(tmp_path / "f"),
+                 "--quiet"]) == 0
+    assert _json(tmp_path / "f" / "model.json")["meta"]["train"]["sparsity"] == 0
+
+
 def test_prune_to_a_budget(base, tmp_path):
     assert main(["prune", "--checkpoint", str(base), "--criterion", "l2", "--budget-ratio", "0.5", "--resource", "params",
                  "--scope", "global", "--out", str(tmp_path / "p")]) == 0

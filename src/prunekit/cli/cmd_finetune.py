@@ -14,8 +14,9 @@ from prunekit.training import TrainConfig
 NAME = "finetune"
 HELP = "fine-tune a checkpoint (e.g. a pruned one); --teacher distils from another"
 
-FINETUNE_DEFAULTS = {"lr": 0.01}
-"""Fine-tuning starts from trained weights: a lower default learning rate than training from scratch."""
+FINETUNE_DEFAULTS = {"lr": 0.01, "sparsity": 0.0}
+"""Fine-tuning starts from trained weights: a lower default learning rate than training from scratch,
+and no sparsity penalty (network slimming trains the base with one, then fine-tunes without)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

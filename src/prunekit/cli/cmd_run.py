@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = train_config(args, TrainConfig.from_dict(meta.get("train", {})))
         # --lr and --epochs belong to step 1; step 3 has its own (defaulting to the same epochs)
         cfg.lr = args.longterm_lr if args.longterm_lr is not None else FINETUNE_DEFAULTS["lr"]
+        cfg.sparsity = FINETUNE_DEFAULTS["sparsity"]  # --sparsity shapes step 1 (network slimming), not step 3
         if args.finetune_epochs is not None:
             cfg.epochs = args.finetune_epochs
         result = finetune_checkpoint(src, dirs["3"], cfg, data_cfg=data_config(args, recorded_data_config(src)),
