@@ -15,6 +15,7 @@ Phases (each cached in ``--out``; re-running skips what exists, NetAdapt resumes
    fine-tuned (``--finetune-epochs``) and tested.
 
     python bench/latency_netadapt.py --base runs/bench/latency/mbv2-base --out runs/bench/latency
+    python bench/latency_netadapt.py --quick --out runs/bench/latency-quick
 """
 
 from __future__ import annotations
@@ -45,35 +46,59 @@ def cli(args: list[str]) -> None:
         raise SystemExit(f"prunekit {' '.join(args)} failed with {code}")
 
 
-def lut_phase(base: Path, out: Path, batch: int, threads: int, step: int) -> dict:
-    """Build (then rebuild from the file) a table at ``batch``; predicted vs measured base and pruned copy."""
+def lut_phase(model: torch.nn.Module, sample_shape: tuple[int, ...], out: Path, batch: int, threads: int, step: int,
+              pruned_ratios: tuple[float, ...] = (0.4,)) -> dict:
+    """Build (then rebuild from the file) a table at ``batch``; predicted vs measured latency of the model and
+    of one-shot pruned copies the table never saw (l1, round_to ``step``), with onnxruntime-cpu beside torch-cpu."""
     path = out / f"lut-b{batch}.json"
     result_path = out / f"lut-b{batch}.result.json"
     if result_path.exists():
         return read_json(result_path)
-    ckpt = load_checkpoint(base)
-    x = ckpt.example_inputs(batch)
+    x = torch.zeros(batch, *sample_shape)
     t0 = time.perf_counter()
-    table = build_lut(ckpt.model, x, "torch-cpu", min_channels_step=step, threads=threads)
+    table = build_lut(model, x, "torch-cpu", min_channels_step=step, threads=threads)
     table.save(path)
     build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    again = build_lut(ckpt.model, x, "torch-cpu", min_channels_step=step, threads=threads,
+    again = build_lut(model, x, "torch-cpu", min_channels_step=step, threads=threads,
                       table=LatencyTable.load(path), progress=False)
     rebuild_s = time.perf_counter() - t0
-    pruned = prunekit.prune(ckpt.model, ckpt.example_inputs(1), ratio=0.4, criterion="l1", round_to=step)
+    networks = [("base", model)] + [
+        (f"pruned-{r}", prunekit.prune(model, x[:1], ratio=r, criterion="l1", round_to=step)) for r in pruned_ratios]
     rows = {}
-    for name, model in (("base", ckpt.model), ("pruned-0.4", pruned)):
-        real = measure(model, x, "torch-cpu", threads=threads, min_time_s=1.0)
-        ort = measure(model, x, "onnxruntime-cpu", threads=threads, min_time_s=1.0)
-        predicted = again.predict(model, x)
+    for name, net in networks:
+        real = measure(net, x, "torch-cpu", threads=threads, min_time_s=1.0)
+        ort = measure(net, x, "onnxruntime-cpu", threads=threads, min_time_s=1.0)
+        predicted = again.predict(net, x)
         rows[name] = {"predicted_ms": predicted, "torch_cpu_ms": real.median_ms, "torch_cpu_noise": real.noise,
                       "onnxruntime_cpu_ms": ort.median_ms, "onnxruntime_cpu_noise": ort.noise,
-                      "error": predicted / real.median_ms - 1, "macs": prunekit.measure(model, ckpt.example_inputs(1)).macs}
+                      "error": predicted / real.median_ms - 1, "macs": prunekit.measure(net, x[:1]).macs}
     result = {"entries": len(table.entries), "build_s": build_s, "rebuild_s": rebuild_s,
               "calibration": table.calibration, "networks": rows}
     write_json(result_path, result)
     return result
+
+
+def quick(a: argparse.Namespace) -> None:
+    """The quick profile: a table (step 16) for an untrained half-width zoo mobilenet_v2 (latency does not depend on the
+    weights) and its error on one-shot pruned copies; no training, no NetAdapt run."""
+    model = prunekit.create_model("mobilenet_v2", 10, 3, 32, width_mult=0.5).eval()
+    result = lut_phase(model, (3, 32, 32), a.out, 1, a.threads, 16, pruned_ratios=(0.2, 0.4, 0.6))
+    write_json(a.out / "results.json", {"date": str(date.today()), "machine": machine(), "quick": result})
+    print("| network | MACs | predicted ms | torch-cpu ms | error | onnxruntime-cpu ms |")
+    print("|---|---|---|---|---|---|")
+    for name, r in result["networks"].items():
+        print(f"| {name} | {r['macs'] / 1e6:.1f} M | {r['predicted_ms']:.3f} | {r['torch_cpu_ms']:.3f} | "
+              f"{r['error']:+.1%} | {r['onnxruntime_cpu_ms']:.3f} |")
+    print(f"table: {result['entries']} entries built in {result['build_s']:.0f} s; rebuilt from file in "
+          f"{result['rebuild_s']:.1f} s")
+
+
+def machine() -> str:
+    """CPU model and core count of this machine."""
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor() or "cpu")
+    return f"{cpu}, {__import__('os').cpu_count()} cores, torch {torch.__version__}"
 
 
 def netadapt_args(base: Path, work: Path, resource: str, ratio: float, a: argparse.Namespace) -> list[str]:
@@ -171,25 +196,31 @@ def compare(a: argparse.Namespace, rows: list[dict]) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--base", type=Path, required=True, help="trained base checkpoint (e.g. zoo mobilenet_v2, 32x32)")
+    p.add_argument("--base", type=Path, help="trained base checkpoint (e.g. zoo mobilenet_v2, 32x32)")
+    p.add_argument("--quick", action="store_true", help="the quick profile: table accuracy only, an untrained model")
     p.add_argument("--out", type=Path, default=Path("runs/bench/latency"))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=8, help="batch of the latency budget")
     p.add_argument("--step", type=int, default=8, help="min channels step")
     p.add_argument("--budget-ratio", type=float, default=0.5, help="latency budget, share of the base latency")
-    p.add_argument("--macs-ratio", type=float, default=0.3, help="MACs budget of the comparison run")
-    p.add_argument("--short-term-iters", type=int, default=5)
-    p.add_argument("--init-reduction-ratio", type=float, default=0.1)
-    p.add_argument("--reduction-decay", type=float, default=0.9)
+    p.add_argument("--macs-ratio", type=float, default=0.25, help="MACs budget of the comparison run")
+    p.add_argument("--short-term-iters", type=int, default=10)
+    p.add_argument("--init-reduction-ratio", type=float, default=0.05)
+    p.add_argument("--reduction-decay", type=float, default=1.0)
     p.add_argument("--finetune-epochs", type=float, default=1)
     p.add_argument("--phase", choices=("all", "lut", "search", "measure"), default="all")
     a = p.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(a.threads)
-    results = {"date": str(date.today()), "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
-               "torch": torch.__version__, "settings": {k: str(v) for k, v in vars(a).items()}}
-    results["lut_b1"] = lut_phase(a.base, a.out, 1, a.threads, a.step)
-    results[f"lut_b{a.batch}"] = lut_phase(a.base, a.out, a.batch, a.threads, a.step)
+    results = {"date": str(date.today()), "machine": machine(), "settings": {k: str(v) for k, v in vars(a).items()}}
+    if a.quick:
+        return quick(a)
+    if a.base is None:
+        raise SystemExit("--base CHECKPOINT is needed (except with --quick)")
+    base = load_checkpoint(a.base)
+    shape = tuple(base.example_inputs(1).shape[1:])
+    results["lut_b1"] = lut_phase(base.model, shape, a.out, 1, a.threads, a.step)
+    results[f"lut_b{a.batch}"] = lut_phase(base.model, shape, a.out, a.batch, a.threads, a.step)
     print(json.dumps({k: results[k] for k in results if k.startswith("lut")}, indent=1, default=str), flush=True)
     if a.phase == "lut":
         return
