@@ -55,6 +55,15 @@ def test_resume_ends_with_the_same_choices(lenet, digits, tmp_path):
     assert [h["accuracy"] for h in resumed] == [h["accuracy"] for h in full]
 
 
+def test_a_target_no_single_group_can_reach_stops_the_run_and_keeps_it_resumable(lenet, digits, tmp_path):
+    stuck = _netadapt(lenet, digits, tmp_path / "w", budget_ratio=0.3, init_reduction_ratio=0.65,
+                      short_term_iters=0).run()
+    assert not stuck.metrics["reached_budget"] and "no single group" in stuck.metrics["stopped"]
+    done = _netadapt(lenet, digits, tmp_path / "w", resume=True, init_reduction_ratio=0.1, short_term_iters=0).run()
+    assert done.metrics["reached_budget"] and "stopped" not in done.metrics
+    assert len(done.history) > len(stuck.history)
+
+
 def test_a_started_folder_needs_resume(lenet, digits, tmp_path):
     _netadapt(lenet, digits, tmp_path / "w", budget_ratio=0.9, max_iters=1).run()
     with pytest.raises(PrunekitError, match="--resume"):

@@ -133,6 +133,7 @@ class NetAdapt:
         iteration = len(history) + 1
         resource = history[-1]["resource"] if history else base
         accuracy = history[-1]["accuracy"] if history else start["accuracy"]
+        stopped: str | None = None
         while iteration <= cfg.max_iters and resource > budget:
             t0 = time.perf_counter()
             target = target_schedule(resource, iteration, init_reduction, cfg.reduction_decay, budget)
@@ -141,8 +142,10 @@ class NetAdapt:
             jobs, skipped = plan_candidates(shared)
             plan_s = time.perf_counter() - t0
             if not jobs:
-                raise PrunekitError(f"iteration {iteration}: no group can reach the target {target:.4g} "
-                                    f"{cfg.resource}; the network is at {resource:.4g}")
+                stopped = (f"iteration {iteration}: no single group can bring the network from {human(resource)} to "
+                           f"the target {human(target)} {cfg.resource}")
+                self.log(f"{stopped}: stopping here (resume with a smaller --init-reduction-ratio to go on)")
+                break
             results, best = self._evaluate(shared, jobs)
             if best is None:
                 errors = "; ".join(f"{r.group}: {(r.error or '').splitlines()[0]}" for r in results)
@@ -170,12 +173,15 @@ class NetAdapt:
                      f"(-{best.removed} -> {best.channels} ch), {cfg.resource} {human(resource)} "
                      f"({resource / base:.1%}), val acc {accuracy:.4f}, {record['seconds']:.1f}s")
             iteration += 1
-        if resource > budget:
+        if resource > budget and stopped is None:
+            stopped = f"max_iters={cfg.max_iters} reached"
             self.log(f"stopped after max_iters={cfg.max_iters} with {cfg.resource} {human(resource)} "
                      f"above the budget {human(budget)}; resume with a larger max_iters to continue")
         current.eval()
         final = {**self._figures(current, accuracy, resource, len(self.work.history())), "budget": budget,
                  "base_resource": base, "reached_budget": resource <= budget}
+        if resource > budget:
+            final["stopped"] = stopped
         report = getattr(self.metric, "final_report", None)
         if report is not None:  # e.g. a predicted latency is measured for real at the end
             final.update(report(current, self.example_inputs, base=self.model))
