@@ -24,6 +24,8 @@ def test_measure_reports_median_spread_runs_and_platform(tiny, platform):
     assert 0 < r.min_ms <= r.median_ms and r.iqr_ms >= 0 and r.runs >= 5
     assert r.platform["name"] == platform and r.platform["threads"] == 1 and r.platform["batch_size"] == 2
     assert r.platform["device"]
+    if platform == "torch-cpu":  # the allocator setting that keeps eager timings steady is recorded
+        assert r.platform["allocator"]
     assert torch.get_num_threads() == 1  # the thread count is restored (conftest pins 1)
 
 

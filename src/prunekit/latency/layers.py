@@ -8,11 +8,14 @@ from collections import defaultdict
 import torch
 from torch import nn
 
+from prunekit.latency.measure import steady_allocator
+
 
 def layer_costs(model: nn.Module, example_inputs: torch.Tensor, *, runs: int = 20, threads: int | None = None) -> list[dict]:
     """Mean milliseconds per pass spent in each leaf module (conv, linear, norm, activation, ...) over ``runs``
     passes, most expensive first, with each layer's share of the sum. Hooks add a little time to every
     layer: use it to rank layers, and :func:`prunekit.latency.measure` for the network's figure."""
+    steady_allocator()
     leaves = [(name, m) for name, m in model.named_modules() if not list(m.children()) and name]
     starts: dict[str, float] = {}
     samples: dict[str, list[float]] = defaultdict(list)

@@ -70,13 +70,41 @@ def _torch_threads(threads: int | None) -> Iterator[int]:
         torch.set_num_threads(before)
 
 
+_ALLOCATOR: str | None = None
+
+
+def steady_allocator() -> str:
+    """Make this process keep freed activation memory instead of returning it to the OS (glibc only).
+
+    With glibc's defaults, eager PyTorch gives large activation buffers back to the OS after a
+    forward pass and page-faults them in again in the next one, so the same network measures up to
+    twice as slow depending on what the process did before (a zoo MobileNetV2 at batch 8: 21 ms
+    or 40 ms). A long-running server with jemalloc or tcmalloc does not pay this; prunekit times
+    that steady state by raising glibc's mmap and trim thresholds, once, for the whole process.
+    Returns a description of the allocator setting (recorded with every torch-cpu figure).
+    """
+    global _ALLOCATOR
+    if _ALLOCATOR is None:
+        _ALLOCATOR = "default"
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6")
+            m_trim_threshold, m_mmap_threshold = -1, -3
+            if libc.mallopt(m_mmap_threshold, 32 << 20) and libc.mallopt(m_trim_threshold, 1 << 30):
+                _ALLOCATOR = "glibc, mmap threshold 32 MiB, trim threshold 1 GiB"
+        except (OSError, AttributeError):  # not glibc: nothing to steady
+            pass
+    return _ALLOCATOR
+
+
 def platform_record(platform: str, threads: int | None = None) -> dict[str, Any]:
     """What identifies a platform's timings: its name, device, thread count and library version."""
     if platform not in PLATFORMS:
         raise PrunekitError(f"unknown platform {platform!r}; valid platforms: {', '.join(PLATFORMS)}")
     if platform == "torch-cpu":
         return {"name": platform, "device": _cpu_name(), "threads": threads or torch.get_num_threads(),
-                "torch": torch.__version__}
+                "torch": torch.__version__, "allocator": steady_allocator()}
     if platform == "torch-cuda":
         if not torch.cuda.is_available():
             raise PrunekitError("platform torch-cuda needs a CUDA GPU and a CUDA build of torch; none is available "
@@ -150,6 +178,7 @@ def measure(
 def _measure_torch_cpu(model, example_inputs, threads, warmup, min_time_s, batch) -> LatencyResult:
     from torch.utils.benchmark import Timer
 
+    steady_allocator()
     with _torch_threads(threads) as n, torch.inference_mode():
         model_cpu, x = model.cpu(), example_inputs.cpu()
         for _ in range(warmup):

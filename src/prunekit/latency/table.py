@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from prunekit.errors import PrunekitError
 from prunekit.io import write_json
-from prunekit.latency.measure import PLATFORMS, measure, platform_record
+from prunekit.latency.measure import PLATFORMS, measure, platform_record, steady_allocator
 from prunekit.latency.sites import Site, probe_sites, reachable_removals, trace_sites
 from prunekit.structure import ModelStructure, analyze
 
@@ -245,6 +245,7 @@ class LatencyTable:
 def time_blocks(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, threads: int | None, total_s: float,
                 blocks: int = 9) -> float:
     """Median milliseconds of ``fn(x)`` over ``blocks`` blocks of repeated calls, each about ``total_s / blocks`` s."""
+    steady_allocator()
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
