@@ -85,11 +85,15 @@ def quick(a: argparse.Namespace) -> None:
     model = prunekit.create_model("mobilenet_v2", 10, 3, 32, width_mult=0.5).eval()
     result = lut_phase(model, (3, 32, 32), a.out, 1, a.threads, 16, pruned_ratios=(0.2, 0.4, 0.6))
     write_json(a.out / "results.json", {"date": str(date.today()), "machine": machine(), "quick": result})
-    print("| network | MACs | predicted ms | torch-cpu ms | error | onnxruntime-cpu ms |")
+    print(f"# Latency table, quick profile ({date.today()}, {machine()}, one thread)\n")
+    print("`python bench/latency_netadapt.py --quick`: zoo mobilenet_v2 (width 0.5, untrained), 32x32, batch 1, "
+          "table step 16; pruned copies by l1 at the given ratio. Noise = IQR / median of the measurement; "
+          "other jobs on the machine inflate it, and then the error too.\n")
+    print("| network | MACs | predicted ms | torch-cpu ms (noise) | error | onnxruntime-cpu ms |")
     print("|---|---|---|---|---|---|")
     for name, r in result["networks"].items():
-        print(f"| {name} | {r['macs'] / 1e6:.1f} M | {r['predicted_ms']:.3f} | {r['torch_cpu_ms']:.3f} | "
-              f"{r['error']:+.1%} | {r['onnxruntime_cpu_ms']:.3f} |")
+        print(f"| {name} | {r['macs'] / 1e6:.1f} M | {r['predicted_ms']:.3f} | {r['torch_cpu_ms']:.3f} "
+              f"({r['torch_cpu_noise']:.0%}) | {r['error']:+.1%} | {r['onnxruntime_cpu_ms']:.3f} |")
     print(f"table: {result['entries']} entries built in {result['build_s']:.0f} s; rebuilt from file in "
           f"{result['rebuild_s']:.1f} s")
 
