@@ -279,3 +279,16 @@ def test_cli_netadapt_with_a_latency_budget(fake_platform, tmp_path, capsys):
     assert saved["resource"] == "latency" and saved["extra"] == {"lut": str(lut), "batch_size": 2, "threads": 1}
     metrics = json.loads((tmp_path / "w" / "metrics.json").read_text())
     assert metrics["latency_measured_ms"] > 0 and "latency_predicted_ms" in metrics and lut.exists()
+
+
+def test_a_latency_metric_travels_to_another_process(fake_timer, tmp_path):
+    """Ray pickles NetAdapt's shared input, metric included: the copy predicts and never writes the driver's file."""
+    import pickle
+
+    model, x = convnet(), torch.randn(1, 3, 16, 16)
+    metric = LatencyMetric(lut=tmp_path / "t.json", threads=1, min_channels_step=4, progress=False)
+    metric.table = build_lut(model, x, min_channels_step=4, threads=1, calibrate=False, progress=False)
+    metric.table.calibration["1x3x16x16"] = {"scale": 1.0, "offset": 0.0, "points": []}  # no real runs here
+    here = metric.of_model(model, x)
+    copy_ = pickle.loads(pickle.dumps(metric))
+    assert copy_.of_model(model, x) == pytest.approx(here) and copy_.table.path is None
