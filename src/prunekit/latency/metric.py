@@ -46,6 +46,12 @@ class LatencyMetric:
         elif self.table is None:
             platform_record(platform, threads)  # a missing GPU or onnxruntime is an error now, not after training
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a copy in another process (a Ray worker) predicts but never writes the driver's table file
+        state = dict(self.__dict__)
+        state["lut_path"] = None
+        return state
+
     def _batch(self, example_inputs: torch.Tensor) -> torch.Tensor:
         """The example inputs at this metric's batch size (the first sample repeated)."""
         if self.batch_size is None or self.batch_size == example_inputs.shape[0]:

@@ -188,8 +188,8 @@ class LatencyTable:
         return path
 
     def save_if_changed(self) -> None:
-        """Save to the table's path if entries or calibrations were added since the last save."""
-        if self._dirty and self.path is not None:
+        """Save to the table's path if entries or calibrations were added since the last save (and autosave is on)."""
+        if self._dirty and self.path is not None and self.autosave:
             self.save()
 
     @classmethod
