@@ -16,7 +16,7 @@ from prunekit.errors import PrunekitError
 from prunekit.io import save_checkpoint
 from prunekit.latency import LatencyTable, build_lut
 from prunekit.latency.metric import LatencyMetric
-from prunekit.latency.sites import probe_sites, reachable_removals, trace_sites
+from prunekit.latency.sites import ProbeCache, probe_sites, reachable_removals, trace_sites
 from prunekit.structure import analyze
 
 
@@ -83,6 +83,30 @@ def test_predicted_signatures_equal_those_of_the_really_pruned_network(name):
                 pruned.prune(g, list(range(k)))
         real = [site.signature() for site in trace_sites(pruned.model, x)]
         assert [site.signature(removed) for site in sites] == real
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_probes_learnt_on_the_wider_network_still_give_the_exact_signatures(name):
+    build, shape = MODELS[name]
+    torch.manual_seed(0)
+    model, x = build(), torch.randn(shape)
+    s = analyze(model, x, round_to=4)
+    cache = ProbeCache()
+    probe_sites(s, x, cache)
+    gen = torch.Generator().manual_seed(2)
+    for step in range(3):  # a few NetAdapt-like steps: one group shrinks, the cached probes are reused
+        g = s.groups[int(torch.randint(len(s.groups), (1,), generator=gen))]
+        options = reachable_removals(s, g.name)[1:]
+        if options:
+            s.prune(g.name, list(range(options[0])))
+        cached = probe_sites(s, x, cache)
+        removed = {g.name: reachable_removals(s, g.name)[-1] for g in s.groups}
+        pruned = copy.deepcopy(s)
+        for name, k in removed.items():
+            if k:
+                pruned.prune(name, list(range(k)))
+        real = [site.signature() for site in trace_sites(pruned.model, x)]
+        assert [site.signature(removed) for site in cached] == real
 
 
 @pytest.mark.filterwarnings("ignore:latency table not calibrated")

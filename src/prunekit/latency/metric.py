@@ -11,6 +11,7 @@ from torch import nn
 
 from prunekit.errors import PrunekitError
 from prunekit.latency.measure import PLATFORMS, measure, platform_record
+from prunekit.latency.sites import ProbeCache
 from prunekit.latency.table import LatencyTable, build_lut
 from prunekit.structure import ModelStructure
 
@@ -39,6 +40,7 @@ class LatencyMetric:
             raise PrunekitError(f"latency batch size must be >= 1, got {batch_size}")
         self.platform, self.mode, self.threads, self.batch_size = platform, mode, threads, batch_size
         self.min_channels_step, self.progress = min_channels_step, progress
+        self.probes = ProbeCache()  # NetAdapt's iterations probe each group once
         self.table: LatencyTable | None = lut if isinstance(lut, LatencyTable) else None
         self.lut_path = None if isinstance(lut, LatencyTable) or lut is None else Path(lut)
         if self.table is None and self.lut_path is not None and self.lut_path.exists():
@@ -82,7 +84,7 @@ class LatencyMetric:
         example_inputs = self._batch(example_inputs)
         if self.mode == "lut":
             table = self._ready_table(structure.model, example_inputs)
-            cost = table.what_if(structure, example_inputs)
+            cost = table.what_if(structure, example_inputs, self.probes)
 
             def predicted(removed: dict[str, int]) -> float:
                 ms = cost(removed)

@@ -160,15 +160,35 @@ def _changes(before: tuple[int, ...], after: tuple[int, ...], group: str, k: int
             terms.setdefault(dim, []).append((group, (a - b) / k))
 
 
-def probe_sites(structure: ModelStructure, example_inputs: torch.Tensor) -> list[Site]:
+@dataclass
+class ProbeCache:
+    """What probing learnt, kept across NetAdapt iterations: pruning a group changes the sites' sizes,
+    not how much they change per channel of any group, so a group is probed once per run."""
+
+    groups: set[str] = field(default_factory=set)
+    terms: dict[str, tuple[Terms, Terms]] = field(default_factory=dict)
+
+
+def probe_sites(structure: ModelStructure, example_inputs: torch.Tensor, cache: ProbeCache | None = None) -> list[Site]:
     """The sites of ``structure.model``, each knowing how its shapes change with every group's width.
 
     One step of channels is removed from each group on a copy and the forward pass traced again:
     a dimension that shrinks by ``d`` when ``k`` channels go is recorded as ``d / k`` per channel.
+    With a ``cache``, groups probed before (on an earlier, wider version of the network) are not
+    probed again: one forward pass gives the new sizes.
     """
     sites = trace_sites(structure.model, example_inputs)
     by_name = {s.name: s for s in sites}
+    current = {g.name for g in structure.groups}
+    reuse = cache is not None and all(s.name in cache.terms for s in sites)
+    if reuse:
+        for site in sites:
+            known_in, known_out = cache.terms[site.name]
+            site.input_terms = _only(known_in, current)
+            site.output_terms = _only(known_out, current)
     for g in structure.groups:
+        if reuse and g.name in cache.groups:
+            continue
         k = structure.round_removal(g.name, 1)
         if k <= 0:
             continue
@@ -180,7 +200,17 @@ def probe_sites(structure: ModelStructure, example_inputs: torch.Tensor) -> list
                 continue
             _changes(site.input_shape, t.input_shape, g.name, k, site.input_terms)
             _changes(site.output_shape, t.output_shape, g.name, k, site.output_terms)
+        if cache is not None:
+            cache.groups.add(g.name)
+    if cache is not None:
+        for site in sites:
+            cache.terms[site.name] = (copy.deepcopy(site.input_terms), copy.deepcopy(site.output_terms))
     return sites
+
+
+def _only(terms: Terms, groups: set[str]) -> Terms:
+    kept = {dim: [(g, per) for g, per in ts if g in groups] for dim, ts in terms.items()}
+    return {dim: ts for dim, ts in kept.items() if ts}
 
 
 def reachable_removals(structure: ModelStructure, group: str) -> list[int]:

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from prunekit.errors import PrunekitError
 from prunekit.io import write_json
 from prunekit.latency.measure import PLATFORMS, measure, platform_record, steady_allocator
-from prunekit.latency.sites import Site, probe_sites, reachable_removals, trace_sites
+from prunekit.latency.sites import ProbeCache, Site, probe_sites, reachable_removals, trace_sites
 from prunekit.structure import ModelStructure, analyze
 
 FORMAT = "prunekit-latency-table"
@@ -141,9 +141,13 @@ class LatencyTable:
         raw = self.layers_sum(trace_sites(model, example_inputs), None, on_demand)
         return self.calibrated(raw, example_inputs)
 
-    def what_if(self, structure: ModelStructure, example_inputs: torch.Tensor) -> Callable[[dict[str, int]], float]:
-        """A function: {group: channels removed} -> predicted latency (ms) of ``structure.model`` after those removals."""
-        sites = probe_sites(structure, example_inputs)
+    def what_if(self, structure: ModelStructure, example_inputs: torch.Tensor,
+                cache: ProbeCache | None = None) -> Callable[[dict[str, int]], float]:
+        """A function: {group: channels removed} -> predicted latency (ms) of ``structure.model`` after those removals.
+
+        Pass the same ``cache`` for successive versions of one network (NetAdapt's iterations) to
+        probe each group only once."""
+        sites = probe_sites(structure, example_inputs, cache)
         return lambda removed: self.calibrated(self.layers_sum(sites, removed), example_inputs)
 
     def calibrate(self, model: nn.Module, example_inputs: torch.Tensor, *, round_to: int = 8,
