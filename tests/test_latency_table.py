@@ -146,6 +146,26 @@ def test_save_load_and_a_second_build_reuses_the_table(fake_timer, tmp_path):
     assert again.predict(model, x) == pytest.approx(table.predict(model, x))
 
 
+def test_an_interrupted_build_keeps_what_it_measured_and_continues(fake_timer, tmp_path, monkeypatch):
+    model, x = convnet(), torch.randn(1, 3, 16, 16)
+    calls = []
+
+    def stop_after_40(self, module, input_shape):
+        calls.append(1)
+        if len(calls) > 40:
+            raise KeyboardInterrupt
+        return fake_time(self, module, input_shape)
+
+    monkeypatch.setattr(LatencyTable, "time_layer", stop_after_40)
+    with pytest.raises(KeyboardInterrupt):
+        build_lut(model, x, min_channels_step=4, calibrate=False, progress=False, save_to=tmp_path / "t.json")
+    assert len(LatencyTable.load(tmp_path / "t.json").entries) == 40
+    monkeypatch.setattr(LatencyTable, "time_layer", fake_time)
+    full = build_lut(model, x, min_channels_step=4, calibrate=False, progress=False,
+                     table=LatencyTable.load(tmp_path / "t.json"), save_to=tmp_path / "t.json")
+    assert full.info["builds"][-1]["measured"] == len(full.entries) - 40
+
+
 def test_missing_entries_are_measured_on_demand_and_saved(fake_timer, tmp_path):
     model, x = convnet(), torch.randn(1, 3, 16, 16)
     table = LatencyTable("torch-cpu", 1)

@@ -42,8 +42,7 @@ def _build(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         table = build_lut(ckpt.model, ckpt.example_inputs(args.batch_size), args.platform,
                           min_channels_step=args.min_channels_step, threads=args.threads, table=table,
-                          progress=not args.quiet)
-        table.save(out)
+                          progress=not args.quiet, save_to=out)
         print(f"{directory}: {len(table.entries) - before} layers timed in {time.perf_counter() - t0:.1f} s "
               f"({len(table.entries)} in the table)")
     print(f"saved {out}: {table}")

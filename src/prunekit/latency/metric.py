@@ -64,7 +64,7 @@ class LatencyMetric:
         """The table, built (and saved) from ``model`` if there is none yet, calibrated for this input shape."""
         if self.table is None:
             self.table = build_lut(model, example_inputs, self.platform, min_channels_step=self.min_channels_step,
-                                   threads=self.threads, progress=self.progress)
+                                   threads=self.threads, progress=self.progress, save_to=self.lut_path)
         elif not self.table.is_calibrated(example_inputs):
             self.table.calibrate(model, example_inputs, round_to=self.min_channels_step)
         if self.lut_path is not None:

@@ -304,6 +304,7 @@ def build_lut(
     calibrate: bool = True,
     entry_time_s: float = 0.02,
     progress: bool = True,
+    save_to: str | Path | None = None,
 ) -> LatencyTable:
     """A latency table for ``model`` on ``platform``: every prunable layer timed at every reachable width.
 
@@ -311,7 +312,9 @@ def build_lut(
     multiple of the step below it), for the layer's input and output channels together where both
     change. Layers pruning never changes are timed once. Entries already in ``table`` (e.g. one
     loaded from a file) are reused, not measured again. The table is then calibrated against
-    whole-network measurements for this input shape (see the module's docstring).
+    whole-network measurements for this input shape (see the module's docstring). With
+    ``save_to``, the table is saved there every 30 s and when the build stops for any reason, so
+    an interrupted build continues where it stopped when run again with that table.
     """
     t0 = time.perf_counter()
     table = table or LatencyTable(platform, threads, entry_time_s=entry_time_s)
@@ -326,11 +329,19 @@ def build_lut(
                 todo[key] = (site, removed)
     bar = tqdm(todo.items(), desc=f"latency table ({platform})", disable=not progress or None, file=sys.stderr,
                unit="layer")
-    for key, (site, removed) in bar:
-        table._add(key, table.time_layer(*site.layer(removed)), on_demand=False)
-    if calibrate and not table.is_calibrated(example_inputs):
-        table.calibrate(model, example_inputs, round_to=min_channels_step)
-    table.info.setdefault("builds", []).append({
-        "input": shape_key(example_inputs), "min_channels_step": min_channels_step, "measured": len(todo),
-        "seconds": round(time.perf_counter() - t0, 1)})
+    saved_at = time.monotonic()
+    try:
+        for key, (site, removed) in bar:
+            table._add(key, table.time_layer(*site.layer(removed)), on_demand=False)
+            if save_to is not None and time.monotonic() - saved_at > 30:
+                table.save(save_to)
+                saved_at = time.monotonic()
+        if calibrate and not table.is_calibrated(example_inputs):
+            table.calibrate(model, example_inputs, round_to=min_channels_step)
+        table.info.setdefault("builds", []).append({
+            "input": shape_key(example_inputs), "min_channels_step": min_channels_step, "measured": len(todo),
+            "seconds": round(time.perf_counter() - t0, 1)})
+    finally:  # what was measured is kept, even on Ctrl-C
+        if save_to is not None:
+            table.save(save_to)
     return table
