@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -102,7 +103,7 @@ def machine() -> str:
     """CPU model and core count of this machine."""
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor() or "cpu")
-    return f"{cpu}, {__import__('os').cpu_count()} cores, torch {torch.__version__}"
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
 def netadapt_args(base: Path, work: Path, resource: str, ratio: float, a: argparse.Namespace) -> list[str]:
@@ -129,7 +130,7 @@ def run_searches(base: Path, a: argparse.Namespace) -> dict[str, float]:
         cmd = [sys.executable, "-m", "prunekit.cli.main", *netadapt_args(base, work, name, ratio, a)]
         log = open(a.out / f"na-{name}.log", "a")
         procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                       env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+                                       env={**os.environ, "OMP_NUM_THREADS": "1"})
         started[name] = time.perf_counter()
     seconds = {}
     for name, proc in procs.items():
