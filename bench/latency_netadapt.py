@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import prunekit
 from prunekit.algorithms.netadapt import WorkDir
 from prunekit.cli.main import main as prunekit_cli
 from prunekit.io import load_checkpoint, read_json, write_json
-from prunekit.latency import LatencyTable, build_lut, measure
+from prunekit.latency import LatencyTable, build_lut, cpu_name, measure
 
 
 def cli(args: list[str]) -> None:
@@ -101,9 +100,7 @@ def quick(a: argparse.Namespace) -> None:
 
 def machine() -> str:
     """CPU model and core count of this machine."""
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor() or "cpu")
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+    return f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
 def netadapt_args(base: Path, work: Path, resource: str, ratio: float, a: argparse.Namespace) -> list[str]:

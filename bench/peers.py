@@ -773,9 +773,9 @@ def machine() -> dict[str, Any]:
     """CPU, cores and library versions."""
     from importlib.metadata import version
 
-    from prunekit.latency.measure import platform_record
+    from prunekit.latency import cpu_name
 
-    return {"cpu": platform_record("torch-cpu")["device"], "cores": os.cpu_count(),
+    return {"cpu": cpu_name(), "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
             **{name: version(name) for name in ("torch", "torchvision", "torch-pruning", "onnxruntime", "prunekit")}}
 

@@ -39,7 +39,6 @@ import contextlib
 import importlib.metadata
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -355,9 +354,9 @@ def run_all(names: list[str], tools: list[str], args: argparse.Namespace) -> dic
 # ---------------------------------------------------------------------------------- the report
 def machine_line() -> str:
     """CPU model, core count and library versions (torch_pruning's from its package metadata)."""
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor() or "cpu")
-    return (f"{cpu}, {os.cpu_count()} cores; torch {torch.__version__}, torchvision {torchvision.__version__}, "
+    from prunekit.latency import cpu_name
+
+    return (f"{cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}, torchvision {torchvision.__version__}, "
             f"torch_pruning {importlib.metadata.version('torch-pruning')}")
 
 

@@ -64,3 +64,23 @@ def test_estimate_equals_measurement_of_the_pruned_model(name):
         if k:
             s.prune(g, list(range(k)))
     assert estimator.estimate(removed) == measure(pruned, x)
+
+
+def test_count_metric_prunes_a_copy_where_shapes_cannot_tell(monkeypatch):
+    """When the estimator is not exact (e.g. attention), what-ifs count a really pruned copy instead."""
+    import prunekit.resources.metric as metric_module
+    from prunekit.resources.metric import CountMetric
+
+    class Inexact(ResourceEstimator):
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.exact = False
+
+    monkeypatch.setattr(metric_module, "ResourceEstimator", Inexact)
+    model, x = ConcatNet().eval(), torch.randn(1, 3, 4, 4)
+    structure = analyze(copy.deepcopy(model), x)
+    cost = CountMetric("macs").what_if(structure, x)
+    exact = ResourceEstimator(structure, x)
+    removed = {g.name: structure.removable(g.name) // 2 for g in structure.groups}
+    assert cost(removed) == exact.estimate(removed).macs < cost({})
+    assert [g.channels for g in structure.groups] == [g.channels for g in analyze(copy.deepcopy(model), x).groups]

@@ -8,7 +8,7 @@ from collections import defaultdict
 import torch
 from torch import nn
 
-from prunekit.latency.measure import steady_allocator
+from prunekit.latency.measure import pinned_threads, steady_allocator
 
 
 def layer_costs(model: nn.Module, example_inputs: torch.Tensor, *, runs: int = 20, threads: int | None = None) -> list[dict]:
@@ -24,18 +24,14 @@ def layer_costs(model: nn.Module, example_inputs: torch.Tensor, *, runs: int = 2
         hooks.append(module.register_forward_pre_hook(lambda m, i, name=name: starts.__setitem__(name, time.perf_counter())))
         hooks.append(module.register_forward_hook(
             lambda m, i, o, name=name: samples[name].append(time.perf_counter() - starts[name])))
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
     try:
         model.eval()
-        with torch.inference_mode():
+        with pinned_threads(threads), torch.inference_mode():
             model(example_inputs)  # warm-up, not recorded
             samples.clear()
             for _ in range(runs):
                 model(example_inputs)
     finally:
-        torch.set_num_threads(before)
         for h in hooks:
             h.remove()
     rows = []

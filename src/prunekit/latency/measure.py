@@ -48,7 +48,8 @@ class LatencyResult:
                 f"{self.runs} runs) on {self.platform.get('name')}")
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """This machine's CPU model (e.g. ``AMD EPYC``), as recorded with every CPU figure."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -60,7 +61,9 @@ def _cpu_name() -> str:
 
 
 @contextmanager
-def _torch_threads(threads: int | None) -> Iterator[int]:
+def pinned_threads(threads: int | None) -> Iterator[int]:
+    """Run the block with torch's CPU thread count set to ``threads`` (if given); yields the count in use and
+    restores the previous one afterwards."""
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -103,7 +106,7 @@ def platform_record(platform: str, threads: int | None = None) -> dict[str, Any]
     if platform not in PLATFORMS:
         raise PrunekitError(f"unknown platform {platform!r}; valid platforms: {', '.join(PLATFORMS)}")
     if platform == "torch-cpu":
-        return {"name": platform, "device": _cpu_name(), "threads": threads or torch.get_num_threads(),
+        return {"name": platform, "device": cpu_name(), "threads": threads or torch.get_num_threads(),
                 "torch": torch.__version__, "allocator": steady_allocator()}
     if platform == "torch-cuda":
         if not torch.cuda.is_available():
@@ -115,7 +118,7 @@ def platform_record(platform: str, threads: int | None = None) -> dict[str, Any]
         import onnxruntime as ort
     except ImportError:
         raise PrunekitError("platform onnxruntime-cpu needs ONNX Runtime: pip install 'prunekit[onnx]'") from None
-    return {"name": platform, "device": _cpu_name(), "threads": threads or torch.get_num_threads(),
+    return {"name": platform, "device": cpu_name(), "threads": threads or torch.get_num_threads(),
             "onnxruntime": ort.__version__}
 
 
@@ -179,7 +182,7 @@ def _measure_torch_cpu(model, example_inputs, threads, warmup, min_time_s, batch
     from torch.utils.benchmark import Timer
 
     steady_allocator()
-    with _torch_threads(threads) as n, torch.inference_mode():
+    with pinned_threads(threads) as n, torch.inference_mode():
         model_cpu, x = model.cpu(), example_inputs.cpu()
         for _ in range(warmup):
             model_cpu(x)

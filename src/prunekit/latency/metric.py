@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,7 +12,7 @@ from prunekit.errors import PrunekitError
 from prunekit.latency.measure import PLATFORMS, measure, platform_record
 from prunekit.latency.sites import ProbeCache
 from prunekit.latency.table import LatencyTable, build_lut
-from prunekit.structure import ModelStructure
+from prunekit.structure import ModelStructure, pruned_copy
 
 MODES = ("lut", "measure")
 
@@ -92,13 +91,7 @@ class LatencyMetric:
                 return ms
             return predicted
 
-        def timed(removed: dict[str, int]) -> float:
-            s = copy.deepcopy(structure)
-            for group, k in removed.items():
-                if k:
-                    s.prune(group, list(range(k)))
-            return self.of_model(s.model, example_inputs)
-        return timed
+        return lambda removed: self.of_model(pruned_copy(structure, removed).model, example_inputs)
 
     def final_report(self, model: nn.Module, example_inputs: torch.Tensor, base: nn.Module | None = None) -> dict[str, Any]:
         """The final network's latency measured for real, beside the prediction (and the base's, if given)."""

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from prunekit.structure import ModelStructure
+from prunekit.structure import ModelStructure, pruned_copy
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -49,9 +49,12 @@ class Site:
         """Input and output shapes after removing ``removed[g]`` channels from each group."""
         return _apply(self.input_shape, self.input_terms, removed), _apply(self.output_shape, self.output_terms, removed)
 
+    def _touched_by(self, removed: dict[str, int] | None) -> bool:
+        return bool(removed) and bool(self.groups & removed.keys())
+
     def signature(self, removed: dict[str, int] | None = None) -> str | None:
         """The table key of this site after the removals (None: a layer kind that cannot be resized)."""
-        if not removed or not (self.groups & removed.keys()):
+        if not self._touched_by(removed):
             return signature_of(self.module, self.input_shape, self.output_shape)
         x, y = self.shapes(removed)
         if resizable(self.module):
@@ -60,9 +63,9 @@ class Site:
 
     def layer(self, removed: dict[str, int] | None = None) -> tuple[nn.Module, tuple[int, ...]] | None:
         """A module with this site's settings after the removals, and its input shape (None: not resizable)."""
-        x, y = self.shapes(removed or {})
-        if not removed or not (self.groups & removed.keys()):
-            return self.module, x
+        if not self._touched_by(removed):
+            return self.module, self.input_shape
+        x, y = self.shapes(removed)
         module = resize(self.module, x, y)
         return (module, x) if module is not None else None
 
@@ -192,9 +195,7 @@ def probe_sites(structure: ModelStructure, example_inputs: torch.Tensor, cache: 
         k = structure.round_removal(g.name, 1)
         if k <= 0:
             continue
-        trial = copy.deepcopy(structure)
-        trial.prune(g.name, list(range(k)))
-        for t in trace_sites(trial.model, example_inputs):
+        for t in trace_sites(pruned_copy(structure, {g.name: k}).model, example_inputs):
             site = by_name.get(t.name)
             if site is None or len(t.input_shape) != len(site.input_shape):
                 continue

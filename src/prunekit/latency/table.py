@@ -31,9 +31,9 @@ from tqdm import tqdm
 
 from prunekit.errors import PrunekitError
 from prunekit.io import write_json
-from prunekit.latency.measure import PLATFORMS, measure, platform_record, steady_allocator
+from prunekit.latency.measure import PLATFORMS, measure, pinned_threads, platform_record, steady_allocator
 from prunekit.latency.sites import ProbeCache, Site, probe_sites, reachable_removals, trace_sites
-from prunekit.structure import ModelStructure, analyze
+from prunekit.structure import ModelStructure, analyze, pruned_copy
 
 FORMAT = "prunekit-latency-table"
 VERSION = 1
@@ -160,11 +160,8 @@ class LatencyTable:
         structure = analyze(copy.deepcopy(model).eval(), example_inputs, round_to=round_to)
         points = []
         for share in keep:
-            s = copy.deepcopy(structure)
-            for g in s.groups:
-                k = s.round_removal(g.name, int(round((1 - share) * g.channels)))
-                if k > 0:
-                    s.prune(g.name, list(range(k)))
+            s = pruned_copy(structure, {g.name: structure.round_removal(g.name, int(round((1 - share) * g.channels)))
+                                        for g in structure.groups})
             measured = measure(s.model, example_inputs, self.platform, threads=self.threads, min_time_s=min_time_s)
             raw = self.layers_sum(trace_sites(s.model, example_inputs))
             points.append({"keep": share, "layers_sum_ms": raw, "measured_ms": measured.median_ms,
@@ -250,24 +247,18 @@ def time_blocks(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, threads: int
                 blocks: int = 9) -> float:
     """Median milliseconds of ``fn(x)`` over ``blocks`` blocks of repeated calls, each about ``total_s / blocks`` s."""
     steady_allocator()
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        with torch.inference_mode():
-            fn(x)
+    with pinned_threads(threads), torch.inference_mode():
+        fn(x)
+        t0 = time.perf_counter()
+        fn(x)
+        once = max(time.perf_counter() - t0, 1e-7)
+        number = max(1, int(total_s / blocks / once))
+        times = []
+        for _ in range(blocks):
             t0 = time.perf_counter()
-            fn(x)
-            once = max(time.perf_counter() - t0, 1e-7)
-            number = max(1, int(total_s / blocks / once))
-            times = []
-            for _ in range(blocks):
-                t0 = time.perf_counter()
-                for _ in range(number):
-                    fn(x)
-                times.append((time.perf_counter() - t0) / number)
-    finally:
-        torch.set_num_threads(before)
+            for _ in range(number):
+                fn(x)
+            times.append((time.perf_counter() - t0) / number)
     times.sort()
     return times[len(times) // 2] * 1000
 

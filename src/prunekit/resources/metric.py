@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Callable, Protocol
 
 from torch import nn
@@ -10,7 +9,7 @@ from torch import nn
 from prunekit.errors import PrunekitError
 from prunekit.resources import measure
 from prunekit.resources.estimator import ResourceEstimator
-from prunekit.structure import ModelStructure, analyze
+from prunekit.structure import ModelStructure, pruned_copy
 
 
 class ResourceMetric(Protocol):
@@ -41,15 +40,7 @@ class CountMetric:
         if estimator.exact:
             return lambda removed: estimator.estimate(removed).get(self.name)
 
-        def by_pruning(removed: dict[str, int]) -> float:
-            model = copy.deepcopy(structure.model)
-            s = analyze(model, example_inputs)
-            for group, k in removed.items():
-                if k:
-                    s.prune(group, list(range(k)))
-            return self.of_model(model, example_inputs)
-
-        return by_pruning
+        return lambda removed: self.of_model(pruned_copy(structure, removed).model, example_inputs)
 
 
 def make_metric(resource: str, **settings) -> ResourceMetric:

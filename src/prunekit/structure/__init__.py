@@ -11,13 +11,14 @@ Built on Torch-Pruning's DependencyGraph (this package is the only place in prun
 """
 
 from prunekit.structure.plan import GroupPlan, PruningPlan
-from prunekit.structure.structure import ModelStructure, analyze, apply_plan, zero_channels
+from prunekit.structure.structure import ModelStructure, analyze, apply_plan, pruned_copy, zero_channels
 from prunekit.structure.datatypes import ChannelGroup, ChannelSlice, Member, StructureError
 
 __all__ = [
     "analyze",
     "apply_plan",
     "zero_channels",
+    "pruned_copy",
     "ModelStructure",
     "ChannelGroup",
     "Member",

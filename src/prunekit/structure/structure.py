@@ -348,6 +348,19 @@ def apply_plan(model: nn.Module, example_inputs: Any, plan: PruningPlan, *, roun
 
 
 @torch.no_grad()
+def pruned_copy(structure: ModelStructure, removed: dict[str, int]) -> ModelStructure:
+    """A copy of ``structure`` (its model included) without the first ``removed[g]`` channels of each group ``g``.
+
+    Which channels go does not change a network's size or speed, so resource and latency
+    what-ifs price a pruned network this way (counts must be valid for each group's step).
+    """
+    copied = copy.deepcopy(structure)
+    for name, k in removed.items():
+        if k:
+            copied.prune(name, list(range(k)))
+    return copied
+
+
 def zero_channels(structure: ModelStructure, name: str, indices: Iterable[int]) -> None:
     """Set these channels of a group to exactly zero at every producer, without removing them.
 
