@@ -83,7 +83,8 @@ def test_run_steps_123_with_l1(tmp_path, capsys):
     for step in ("base", "pruned", "finetuned"):
         assert (tmp_path / step / "metrics.json").exists()
     # steps can be run separately: 3 again reads pruned/
-    assert main(["run", "--step", "3", "--finetune-epochs", "1", "--out", str(tmp_path), "--quiet"]) == 0
+    assert main(["run", "--step", "3", "--finetune-epochs", "1", "--out", str(tmp_path), "--quiet"]) == 2  # exists
+    assert main(["run", "--step", "3", "--finetune-epochs", "1", "--out", str(tmp_path), "--quiet", "--overwrite"]) == 0
 
 
 def test_run_config_file(tmp_path):

@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``prunekit finetune``."""
     p.add_argument("--checkpoint", required=True, help="checkpoint folder to fine-tune (left untouched)")
     p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it already holds something")
     p.add_argument("--teacher", help="checkpoint folder of a teacher (e.g. the unpruned model) to distil from")
     add_data_args(p)
     add_train_args(p, epochs_help="fine-tuning epochs (default 10)")
@@ -35,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     base = TrainConfig.from_dict(desc.get("train", {}))
     cfg = train_config(args, base, **FINETUNE_DEFAULTS, epochs=10)
     result = finetune_checkpoint(args.checkpoint, args.out, cfg, teacher=args.teacher,
-                                 data_cfg=data_config(args, recorded), progress=not args.quiet)
+                                 data_cfg=data_config(args, recorded), progress=not args.quiet,
+                                 overwrite=args.overwrite)
     print(model_summary_table([("before", result["before"]), ("fine-tuned", result["after"])]))
     print(f"test accuracy: {result['after']['test_accuracy']:.4f}")
     return 0

@@ -53,6 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``prunekit prune``."""
     p.add_argument("--checkpoint", required=True, help="checkpoint folder to prune (left untouched)")
     p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it already holds something")
     p.add_argument("--seed", type=int, help="seed (random criterion, taylor's batches)")
     add_prune_arguments(p)
     add_data_args(p)
@@ -61,6 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Prune, save, print the before/after table."""
     recorded = recorded_data_config(args.checkpoint)
-    result = prune_checkpoint(args.checkpoint, args.out, data_cfg=data_config(args, recorded), **prune_options(args))
+    result = prune_checkpoint(args.checkpoint, args.out, data_cfg=data_config(args, recorded), **prune_options(args),
+                              overwrite=args.overwrite)
     print(model_summary_table([("before", result["before"]), ("pruned", result["after"])]))
     return 0

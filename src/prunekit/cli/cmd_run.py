@@ -14,6 +14,7 @@ from prunekit.cli.cmd_train import parse_model_args
 from prunekit.cli.options import add_data_args, add_train_args, data_config, train_config
 from prunekit.errors import PrunekitError
 from prunekit.io import read_description, read_json, write_json
+from prunekit.io.output import check_output, occupied, publish, set_aside, staging_dir
 from prunekit.pipeline import DataConfig, train_base
 from prunekit.pipeline.steps import recorded_data_config
 from prunekit.pipeline.netadapt_step import netadapt_checkpoint
@@ -31,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="zoo name, torchvision:NAME, or package.module:function (step 1)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="extra model argument; repeatable")
     p.add_argument("--out", required=True, help="working folder: base/, pruned/, finetuned/ go inside")
+    p.add_argument("--overwrite", action="store_true", help="replace step folders that already exist under --out")
     p.add_argument("--step", default="123", help="which steps to run, e.g. 1, 23, 123 (default 123)")
     p.add_argument("--percent", type=float,
                    help="step 2: how much to prune: for a one-shot criterion the share of channels removed from "
@@ -63,17 +65,23 @@ def _netadapt_step(args: argparse.Namespace, src: Path, out: Path, dest: Path, d
     options.update(criterion="l2", budget=args.budget, budget_ratio=args.budget_ratio,
                    resource=args.resource, exclude=list(args.exclude) if args.exclude else None)
     work_dir = Path(args.work_dir) if args.work_dir else out / "netadapt"
-    if WorkDir(work_dir).exists() and not args.resume:
-        print(f"restarting NetAdapt in {work_dir} (pass --resume to continue the earlier run instead)")
-        shutil.rmtree(work_dir)
+    replaced = None
+    if not args.resume:
+        check_output(work_dir, args.overwrite, "--work-dir")
+        if occupied(work_dir):  # --overwrite: set the old run aside, delete it once the new one is done
+            replaced = set_aside(work_dir)
+    check_output(dest, args.overwrite or bool(args.resume))
     result = netadapt_checkpoint(src, work_dir, options=options, resume=bool(args.resume), data_cfg=data_cfg,
                                  batch_size=args.batch_size or 64, device=args.device or "cpu",
                                  executor=executor, progress=not args.quiet)
     final = WorkDir(work_dir).iteration_dir(len(result.history))
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(final, dest)
-    write_json(dest / "metrics.json", result.metrics)
+    stage = staging_dir(dest)
+    shutil.rmtree(stage, ignore_errors=True)
+    shutil.copytree(final, stage)
+    write_json(stage / "metrics.json", result.metrics)
+    publish(stage, dest, overwrite=True)  # checked above: dest is new, or --overwrite/--resume replaces it
+    if replaced is not None:
+        shutil.rmtree(replaced, ignore_errors=True)
     return result.metrics
 
 
@@ -100,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.model:
             raise PrunekitError("step 1 needs --model")
         metrics = train_base(args.model, data_config(args), train_config(args), dirs["1"],
-                             model_kwargs=parse_model_args(args.model_arg), progress=not args.quiet)
+                             model_kwargs=parse_model_args(args.model_arg), progress=not args.quiet,
+                             overwrite=args.overwrite)
         summary.append(("base", metrics))
     if "2" in steps:
         src = _need(dirs["1"], "2")
@@ -110,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
         if netadapt:
             summary.append(("netadapt", _netadapt_step(args, src, out, dirs["2"], data_config(args, recorded), executor)))
         else:
-            result = prune_checkpoint(src, dirs["2"], data_cfg=data_config(args, recorded), **prune_options(args))
+            result = prune_checkpoint(src, dirs["2"], data_cfg=data_config(args, recorded), **prune_options(args),
+                                      overwrite=args.overwrite)
             summary.append(("pruned", result["after"]))
     if "3" in steps:
         src = _need(dirs["2"], "3")
@@ -124,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         if args.finetune_epochs is not None:
             cfg.epochs = args.finetune_epochs
         result = finetune_checkpoint(src, dirs["3"], cfg, data_cfg=data_config(args, recorded_data_config(src)),
-                                     progress=not args.quiet)
+                                     progress=not args.quiet, overwrite=args.overwrite)
         summary.append(("fine-tuned", result["after"]))
     print(model_summary_table(summary))
     print(f"test accuracy: {summary[-1][1]['test_accuracy']:.4f}")

@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="zoo name, torchvision:NAME, or package.module:function")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="extra model argument (JSON value), e.g. width_mult=0.5; repeatable")
-    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--out", required=True, help="checkpoint folder to write (an unfinished run there is resumed)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it already holds something")
     add_data_args(p)
     add_train_args(p)
 
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         model_kwargs=parse_model_args(args.model_arg),
         progress=not args.quiet,
+        overwrite=args.overwrite,
     )
     print(model_summary_table([(args.model, metrics)]))
     print(f"test accuracy: {metrics['test_accuracy']:.4f}  (checkpoint: {args.out})")

@@ -24,6 +24,8 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     g.add_argument("--train-subset", type=int, help="train on a fixed random subset of this many samples")
     g.add_argument("--test-subset", type=int, help="test on a fixed random subset of this many samples")
     g.add_argument("--image-size", type=int, help="resize every image to N x N pixels (e.g. 32 for CIFAR-sized models)")
+    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random 4-pixel crops and horizontal flips while training (default: on for CIFAR only)")
 
 
 def add_train_args(p: argparse.ArgumentParser, epochs_help: str = "training epochs") -> None:

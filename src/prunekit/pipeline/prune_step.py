@@ -8,6 +8,7 @@ from typing import Any, Callable, Sequence
 
 from prunekit.errors import PrunekitError
 from prunekit.io import load_checkpoint, save_checkpoint
+from prunekit.io.output import check_output, staged_output
 from prunekit.pipeline.context import DataConfig
 from prunekit.pipeline.steps import data_config_of, fit_and_save, model_metrics
 from prunekit.reports import format_table
@@ -28,10 +29,15 @@ def widths_table(before: dict[str, int], after: dict[str, int]) -> str:
     return format_table(rows or [["(no group changed)", "", "", ""]], ["group", "before", "after", "kept"])
 
 
-def _open(src: str | Path, out: str | Path, data_cfg: DataConfig | None):
-    """The input checkpoint, its data settings and data; refuses to write over the input."""
-    if Path(src).resolve() == Path(out).resolve():
+def _check_paths(src: str | Path, out: str | Path, overwrite: bool) -> None:
+    """Refuse to write over the input, or over existing work without ``overwrite``."""
+    if Path(out).resolve() == Path(src).resolve() or Path(src).resolve().is_relative_to(Path(out).resolve()):
         raise PrunekitError("--out must differ from --checkpoint: the input checkpoint is never overwritten")
+    check_output(out, overwrite)
+
+
+def _open(src: str | Path, data_cfg: DataConfig | None):
+    """The input checkpoint, its data settings and data."""
     ckpt = load_checkpoint(src)
     data_cfg = data_cfg or data_config_of(ckpt)
     return ckpt, data_cfg, data_cfg.load()
@@ -53,13 +59,15 @@ def prune_checkpoint(
     seed: int = 0,
     data_cfg: DataConfig | None = None,
     log: Callable[[str], None] = print,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Prune a checkpoint folder one-shot and save the result at ``out``; returns before/after metrics."""
     from prunekit.algorithms import prune
     from prunekit.criteria import needs_gradients
     from prunekit.data import batches
 
-    ckpt, data_cfg, data = _open(checkpoint, out, data_cfg)
+    _check_paths(checkpoint, out, overwrite)
+    ckpt, data_cfg, data = _open(checkpoint, data_cfg)
     x = ckpt.example_inputs()
     grad_data = None
     if needs_gradients(criterion):
@@ -74,7 +82,8 @@ def prune_checkpoint(
     settings = dict(criterion=criterion, ratio=ratio, budget=budget, budget_ratio=budget_ratio, resource=resource,
                     scope=scope, round_to=round_to, exclude=list(exclude), seed=seed)
     meta = {**ckpt.meta, "data": data_cfg.to_dict(), "parent": str(checkpoint), "prune": settings}
-    save_checkpoint(out, pruned, metrics=after, meta=meta)
+    with staged_output(out, overwrite, keep_partial=False) as stage:
+        save_checkpoint(stage, pruned, metrics=after, meta=meta)
     log(widths_table(group_widths(ckpt.model, x, exclude), group_widths(pruned, x, exclude)))
     return {"before": before, "after": after}
 
@@ -88,14 +97,16 @@ def finetune_checkpoint(
     data_cfg: DataConfig | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Fine-tune a (pruned) checkpoint, optionally distilling from a ``teacher`` checkpoint; save at ``out``."""
-    ckpt, data_cfg, data = _open(checkpoint, out, data_cfg)
+    _check_paths(checkpoint, out, overwrite)
+    ckpt, data_cfg, data = _open(checkpoint, data_cfg)
     teacher_model = load_checkpoint(teacher).model if teacher else None
     seed_everything(train_cfg.seed)
     before = ckpt.metrics if "test_accuracy" in ckpt.metrics else model_metrics(ckpt.model, data)
     after = fit_and_save(ckpt.model, data, data_cfg, train_cfg, out, teacher=teacher_model, progress=progress,
-                         log=log, desc="finetune",
+                         log=log, desc="finetune", overwrite=overwrite,
                          extra_meta={k: v for k, v in ckpt.meta.items() if k not in ("data", "train")} | {
                              "parent": str(checkpoint), "teacher": str(teacher) if teacher else None})
     return {"before": before, "after": after}

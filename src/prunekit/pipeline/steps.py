@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 
 from prunekit.data import DataBundle
+from prunekit.io.output import check_output, staged_output
 from prunekit.io import Checkpoint, attach_input_shape, load_checkpoint, read_description, save_checkpoint
 from prunekit.models import create_model
 from prunekit.models.registry import check_model_name
@@ -18,6 +20,7 @@ from prunekit.resources import measure
 from prunekit.training import TrainConfig, evaluate, seed_everything, train
 
 TRAIN_LOG = "train_log.jsonl"
+TRAIN_STATE = "train-state"
 
 
 def model_metrics(model: nn.Module, data: DataBundle, device: str = "cpu") -> dict[str, Any]:
@@ -56,29 +59,35 @@ def fit_and_save(
     log: Callable[[str], None] = print,
     extra_meta: dict[str, Any] | None = None,
     desc: str = "train",
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Train ``model`` in place, evaluate it, save it as a checkpoint folder at ``out``; returns its metrics."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    log_path = out / TRAIN_LOG
-    if log_path.exists():
-        log_path.unlink()
-    attach_input_shape(model, data.input_shape)
+    """Train ``model`` in place, evaluate it, save it as a checkpoint folder at ``out``; returns its metrics.
 
-    def on_epoch(r: dict) -> None:
-        val = f", val acc {r['val_accuracy']:.4f}" if "val_accuracy" in r else ""
-        log(f"[{desc}] epoch {r['epoch']}: loss {r['train_loss']:.4f}, train acc {r['train_accuracy']:.4f}{val}, "
-            f"{r['samples_per_s']:.0f} samples/s, {r['seconds']:.1f}s")
+    The folder is built in a hidden sibling and renamed into place when complete; training state
+    is saved there after every epoch, so the same call after a crash resumes from the last epoch.
+    """
+    with staged_output(out, overwrite) as stage:
+        state = stage / TRAIN_STATE
+        if (state / "train_state.json").is_file():
+            log(f"[{desc}] resuming the unfinished run in {stage}")
+        attach_input_shape(model, data.input_shape)
 
-    t0 = time.perf_counter()
-    train(model, data.train, train_cfg, val_split=data.val, augment=data.augment, teacher=teacher,
-          log_path=log_path, progress=progress, desc=desc, on_epoch=on_epoch)
-    seconds = time.perf_counter() - t0
-    model.to("cpu").eval()
-    metrics = model_metrics(model, data)
-    metrics.update(train_seconds=seconds, epochs=train_cfg.epochs)
-    meta = {"data": data_cfg.to_dict(), "train": train_cfg.to_dict(), **(extra_meta or {})}
-    save_checkpoint(out, model, input_shape=data.input_shape, metrics=metrics, meta=meta)
+        def on_epoch(r: dict) -> None:
+            val = f", val acc {r['val_accuracy']:.4f}" if "val_accuracy" in r else ""
+            log(f"[{desc}] epoch {r['epoch']}: loss {r['train_loss']:.4f}, train acc {r['train_accuracy']:.4f}{val}, "
+                f"{r['samples_per_s']:.0f} samples/s, {r['seconds']:.1f}s")
+
+        t0 = time.perf_counter()
+        history = train(model, data.train, train_cfg, val_split=data.val, augment=data.augment, teacher=teacher,
+                        log_path=stage / TRAIN_LOG, progress=progress, desc=desc, on_epoch=on_epoch, state_dir=state)
+        seconds = time.perf_counter() - t0
+        model.to("cpu").eval()
+        metrics = model_metrics(model, data)
+        metrics.update(train_seconds=sum(r["seconds"] for r in history) if history else seconds,
+                       epochs=train_cfg.epochs)
+        meta = {"data": data_cfg.to_dict(), "train": train_cfg.to_dict(), **(extra_meta or {})}
+        save_checkpoint(stage, model, input_shape=data.input_shape, metrics=metrics, meta=meta)
+        shutil.rmtree(state, ignore_errors=True)
     return metrics
 
 
@@ -91,14 +100,16 @@ def train_base(
     model_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Step 1: build ``model_name`` for the dataset, train it and save it at ``out``; returns its metrics."""
     check_model_name(model_name)
+    check_output(out, overwrite)
     data = data_cfg.load()
     log(data.describe())
     seed_everything(train_cfg.seed)
     model = create_model(model_name, data.num_classes, data.in_channels, data.input_size, **(model_kwargs or {}))
-    return fit_and_save(model, data, data_cfg, train_cfg, out, progress=progress, log=log)
+    return fit_and_save(model, data, data_cfg, train_cfg, out, progress=progress, log=log, overwrite=overwrite)
 
 
 def evaluate_checkpoint(path: str | Path, data_cfg: DataConfig | None = None, device: str = "cpu") -> dict[str, Any]:

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from prunekit.data.bundle import Split, batches
 from prunekit.training.config import TrainConfig, lr_factor, make_optimizer
+from prunekit.training.state import load_train_state, save_train_state
 
 
 def seed_everything(seed: int) -> None:
@@ -57,6 +58,41 @@ def evaluate(model: nn.Module, split: Split, *, batch_size: int = 512, device: s
     return {"accuracy": correct / seen, "loss": loss / seen}
 
 
+def _memory_format(model: nn.Module, example: torch.Tensor, cfg: TrainConfig) -> torch.memory_format:
+    """Channels-last when asked for, the input is an image batch and the model's forward accepts it."""
+    if not cfg.channels_last or example.dim() != 4:
+        return torch.contiguous_format
+    was_training = model.training
+    try:
+        model.to(memory_format=torch.channels_last).eval()
+        with torch.no_grad():
+            model(example[:2].to(memory_format=torch.channels_last))
+        return torch.channels_last
+    except RuntimeError:  # e.g. ``x.view(n, -1)`` on a channels-last feature map
+        model.to(memory_format=torch.contiguous_format)
+        return torch.contiguous_format
+    finally:
+        model.train(was_training)
+
+
+class _Epoch:
+    """Running figures of one epoch: loss, accuracy, samples per second."""
+
+    def __init__(self) -> None:
+        self.t0, self.seen, self.correct, self.loss_sum = time.perf_counter(), 0, 0, 0.0
+
+    def add(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
+        self.seen += len(y)
+        self.loss_sum += loss.item() * len(y)
+        self.correct += (out.argmax(1) == y).sum().item()
+
+    def record(self, epoch: int, step: int, lr: float) -> dict:
+        seconds = time.perf_counter() - self.t0
+        return {"epoch": epoch, "steps": step, "lr": lr, "train_loss": self.loss_sum / max(self.seen, 1),
+                "train_accuracy": self.correct / max(self.seen, 1), "seconds": seconds,
+                "samples_per_s": self.seen / max(seconds, 1e-9)}
+
+
 def train(
     model: nn.Module,
     train_split: Split,
@@ -70,12 +106,14 @@ def train(
     progress: bool = True,
     desc: str = "train",
     on_epoch: Callable[[dict], None] | None = None,
+    state_dir: str | Path | None = None,
 ) -> list[dict]:
     """Train ``model`` in place with ``cfg``; returns one record per epoch.
 
     ``steps`` caps the number of batches (NetAdapt's short-term fine-tuning); otherwise
     ``cfg.epochs`` (may be fractional) sets it. Each epoch's record (loss, accuracy, validation
-    accuracy, samples/s) is appended to ``log_path`` as JSON lines.
+    accuracy, samples/s) is appended to ``log_path`` as JSON lines. With ``state_dir`` the run's
+    state is saved there after every epoch, and a state found there (same settings) is resumed.
     """
     device = torch.device(cfg.device)
     model.to(device)
@@ -88,12 +126,25 @@ def train(
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict] = []
     step, epoch = 0, 0
-    log = open(log_path, "a") if log_path else None
+    state = Path(state_dir) if state_dir else None
+    expect = {"config": cfg.to_dict(), "total_steps": total, "samples": len(train_split)}
+    if state is not None:
+        resumed = load_train_state(state, model, optimizer, gen, expect)
+        if resumed:
+            step, epoch, history = resumed["step"], resumed["epoch"], resumed["history"]
+    if total > step:
+        first = next(iter(batches(train_split, min(2, len(train_split)))))[0]
+        fmt = _memory_format(model, first.to(device), cfg)
+        if teacher is not None:
+            teacher.to(memory_format=fmt)
+    log = open(log_path, "w") if log_path else None
+    for record in history if log else ():  # a resumed run's earlier epochs
+        log.write(json.dumps(record) + "\n")
     try:
         while step < total:
             epoch += 1
             model.train()
-            t0, seen, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
+            figures = _Epoch()
             n_batches = min(per_epoch, total - step)
             bar = tqdm(total=n_batches, desc=f"{desc} epoch {epoch}", leave=False, disable=not progress or None,
                        file=sys.stderr, dynamic_ncols=True)
@@ -103,7 +154,7 @@ def train(
                 factor = lr_factor(cfg, step, total)
                 for g, lr in zip(optimizer.param_groups, base_lrs):
                     g["lr"] = lr * factor
-                x, y = x.to(device), y.to(device)
+                x, y = x.to(device, memory_format=fmt) if x.dim() == 4 else x.to(device), y.to(device)
                 out = model(x)
                 with torch.no_grad():
                     t_out = teacher(x) if teacher is not None else None
@@ -114,22 +165,13 @@ def train(
                     add_bn_sparsity_grad(model, cfg.sparsity)
                 optimizer.step()
                 step += 1
-                seen += len(y)
-                loss_sum += loss.item() * len(y)
-                correct += (out.argmax(1) == y).sum().item()
-                rate = seen / max(time.perf_counter() - t0, 1e-9)
-                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", sps=f"{rate:.0f}", refresh=False)
+                figures.add(loss, out, y)
+                bar.set_postfix(loss=f"{figures.loss_sum / figures.seen:.3f}",
+                                acc=f"{figures.correct / figures.seen:.3f}",
+                                sps=f"{figures.seen / max(time.perf_counter() - figures.t0, 1e-9):.0f}", refresh=False)
                 bar.update(1)
             bar.close()
-            record = {
-                "epoch": epoch,
-                "steps": step,
-                "lr": base_lrs[0] * lr_factor(cfg, step - 1, total),
-                "train_loss": loss_sum / max(seen, 1),
-                "train_accuracy": correct / max(seen, 1),
-                "seconds": time.perf_counter() - t0,
-                "samples_per_s": seen / max(time.perf_counter() - t0, 1e-9),
-            }
+            record = figures.record(epoch, step, base_lrs[0] * lr_factor(cfg, step - 1, total))
             if val_split is not None and len(val_split):
                 val = evaluate(model, val_split, device=cfg.device)
                 record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
@@ -137,9 +179,15 @@ def train(
             if log:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
+            if state is not None:
+                save_train_state(state, model, optimizer, gen, {**expect, "step": step, "epoch": epoch,
+                                                                 "history": history})
             if on_epoch:
                 on_epoch(record)
     finally:
         if log:
             log.close()
+        model.to(memory_format=torch.contiguous_format)
+        if teacher is not None:
+            teacher.to(memory_format=torch.contiguous_format)
     return history
