@@ -6,10 +6,10 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from prunekit.algorithms.netadapt import NetAdapt  # noqa: E402
+from prunekit import NetAdapt  # noqa: E402
 from prunekit.cli.main import main  # noqa: E402
 from prunekit.executors import make_executor  # noqa: E402
-from prunekit.executors.faults import AlwaysDie, DieOnce  # noqa: E402
+from tests.faults import AlwaysDie, DieOnce, WithFault  # noqa: E402
 from prunekit.io import save_checkpoint  # noqa: E402
 from prunekit.pipeline.netadapt_step import DataEvaluate, DataFinetune  # noqa: E402
 
@@ -46,14 +46,15 @@ def test_ray_gives_the_serial_choices(local_ray, lenet, digits, serial, tmp_path
 
 def test_a_killed_worker_is_retried_and_the_run_completes(local_ray, lenet, digits, serial, tmp_path):
     group = serial[0]["group"]
-    history = _run(lenet, digits, tmp_path / "w", make_executor("ray"), fault=DieOnce(tmp_path / "faults", group)).history
+    history = _run(lenet, digits, tmp_path / "w", WithFault(make_executor("ray"), DieOnce(tmp_path / "faults", group))).history
     assert (tmp_path / "faults" / f"died-{group}").exists()  # it really died once
     assert _choices(history) == _choices(serial)
 
 
 def test_a_candidate_failing_every_attempt_is_recorded(local_ray, lenet, digits, serial, tmp_path):
     doomed = serial[0]["group"]
-    result = _run(lenet, digits, tmp_path / "w", make_executor("ray", max_retries=1), fault=AlwaysDie(doomed), max_iters=3)
+    result = _run(lenet, digits, tmp_path / "w", WithFault(make_executor("ray", max_retries=1), AlwaysDie(doomed)),
+                  max_iters=3)
     assert len(result.history) == 3
     for h in result.history:
         entry = next(c for c in h["candidates"] if c["group"] == doomed)

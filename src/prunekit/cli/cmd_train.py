@@ -14,11 +14,16 @@ NAME = "train"
 HELP = "train a model on a dataset and save a checkpoint folder"
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``prunekit train``."""
-    p.add_argument("--model", required=True, help="zoo name, torchvision:NAME, or package.module:function")
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--model and --model-arg."""
+    p.add_argument("--model", help="zoo name, torchvision:NAME, or package.module:function")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="extra model argument (JSON value), e.g. width_mult=0.5; repeatable")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``prunekit train``."""
+    add_model_args(p)
     p.add_argument("--out", required=True, help="checkpoint folder to write (an unfinished run there is resumed)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it already holds something")
     add_data_args(p)
@@ -29,7 +34,7 @@ def parse_model_args(items: list[str]) -> dict:
     """['width_mult=0.5', 'hidden=128'] -> {'width_mult': 0.5, 'hidden': 128}."""
     out = {}
     for item in items or []:
-        key, sep, value = item.partition("=")
+        key, sep, value = str(item).partition("=")
         if not sep or not key:
             raise PrunekitError(f"--model-arg expects KEY=VALUE, got {item!r}")
         try:
@@ -41,15 +46,11 @@ def parse_model_args(items: list[str]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate, save, print the summary."""
-    metrics = train_base(
-        args.model,
-        data_config(args),
-        train_config(args),
-        args.out,
-        model_kwargs=parse_model_args(args.model_arg),
-        progress=not args.quiet,
-        overwrite=args.overwrite,
-    )
+    if not args.model:
+        raise PrunekitError("--model is required (a zoo name, torchvision:NAME or package.module:function)")
+    metrics = train_base(args.model, data_config(args), train_config(args), args.out,
+                         model_kwargs=parse_model_args(args.model_arg), progress=not args.quiet,
+                         overwrite=args.overwrite)
     print(model_summary_table([(args.model, metrics)]))
     print(f"test accuracy: {metrics['test_accuracy']:.4f}  (checkpoint: {args.out})")
     return 0
