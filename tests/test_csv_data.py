@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from PIL import Image
@@ -181,3 +183,20 @@ def test_no_held_out_rows(tmp_path):
     csv = write_csv(tmp_path / "set.csv", [f"{p},{c},train" for p, c in rows])
     with pytest.raises(PrunekitError, match="no row is held out"):
         load_dataset("csv", csv)
+
+
+def test_train_from_the_command_line(tmp_path, capsys):
+    from prunekit.cli.main import main
+
+    rows = write_images(tmp_path, n=6, size=(9, 7))
+    csv = write_csv(tmp_path / "set.csv", ["path,label,split"] + [f"{p},{c},{split_of(i)}" for i, (p, c) in enumerate(rows)])
+    out = tmp_path / "ck"
+    assert main(["train", "--model", "lenet", "--dataset", "csv", "--data-dir", str(csv), "--image-size", "8",
+                 "--epochs", "1", "--val-size", "2", "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "model.json").read_text())["input_shape"] == [3, 8, 8]
+    write_csv(csv, ["path,label,split", "images/missing.png,cat,train"])
+    capsys.readouterr()
+    assert main(["train", "--model", "lenet", "--dataset", "csv", "--data-dir", str(csv), "--epochs", "1",
+                 "--out", str(tmp_path / "ck2"), "--quiet"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "set.csv, line 2: image images/missing.png not found" in err
