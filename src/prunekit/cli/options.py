@@ -16,8 +16,8 @@ from prunekit.training.config import OPTIMIZERS, SCHEDULERS, TrainConfig
 def add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     """--dataset, --data-dir, --download and the split options."""
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", required=required, help="dataset name (digits, fashion-mnist, mnist, cifar10, cifar100, folder, json)")
-    g.add_argument("--data-dir", help="where the dataset's files are")
+    g.add_argument("--dataset", required=required, help="dataset name (digits, fashion-mnist, mnist, cifar10, cifar100, folder, json, csv)")
+    g.add_argument("--data-dir", help="where the dataset's files are (csv: the CSV file)")
     g.add_argument("--download", action="store_true", default=None, help="allow downloading the dataset (needs internet)")
     g.add_argument("--val-size", type=float, help="hold-out validation split: fraction (<1) or count of training samples (default 0.1)")
     g.add_argument("--split-seed", type=int, help="seed of the validation split (default 0)")
@@ -40,6 +40,8 @@ def add_train_args(p: argparse.ArgumentParser, epochs_help: str = "training epoc
     g.add_argument("--device", help="cpu or cuda (default cpu)")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
     g.add_argument("--sparsity", type=float, help="L1 penalty on BatchNorm scales, for network slimming (default 0)")
+    g.add_argument("--topk", type=int, help="also report top-k accuracy, e.g. 5, in every epoch's log and the metrics "
+                   "(default 1: top-1 only)")
 
 
 def data_config(args: argparse.Namespace, base: DataConfig | None = None) -> DataConfig:

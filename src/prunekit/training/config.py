@@ -36,6 +36,9 @@ class TrainConfig:
     channels_last: bool = True
     """Train convolutions in channels-last memory layout (1.2-1.8x faster on CPU); a model whose
     forward cannot take such inputs (e.g. ``x.view`` on a feature map) falls back to the default."""
+    topk: int = 1
+    """Also report top-k accuracy (e.g. 5) in every epoch's record, the console line and the metrics
+    (keys ``train_top5_accuracy``, ``val_top5_accuracy``, ``test_top5_accuracy``); 1: top-1 only."""
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -46,6 +49,9 @@ class TrainConfig:
             raise PrunekitError("epochs must be >= 0, lr > 0 and batch size >= 1")
         if self.sparsity < 0:
             raise PrunekitError("sparsity must be >= 0")
+        if isinstance(self.topk, bool) or int(self.topk) != self.topk or self.topk < 1:
+            raise PrunekitError(f"--topk must be a whole number >= 1, got {self.topk}")
+        self.topk = int(self.topk)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
