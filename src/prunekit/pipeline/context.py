@@ -15,7 +15,7 @@ class DataConfig(Settings):
     """Which dataset, where, and how it is split; recorded in every checkpoint's ``model.json``."""
 
     dataset: str = setting("digits", "dataset name", choices=list_datasets)
-    data_dir: str | None = setting(None, "where the dataset's files are")
+    data_dir: str | None = setting(None, "where the dataset's files are (csv: the CSV file)")
     download: bool = setting(False, "allow downloading the dataset (needs internet)")
     val_size: float = setting(0.1, "hold-out validation split: fraction (<1) or count of training samples")
     split_seed: int = setting(0, "seed of the validation split")

@@ -36,6 +36,8 @@ class TrainConfig(Settings):
     distill_temperature: float = setting(4.0, "softmax temperature of distillation")
     channels_last: bool = setting(True, "train convolutions in channels-last layout (1.2-1.8x faster on CPU; "
                                         "models whose forward cannot take it fall back)")
+    topk: int = setting(1, "also report top-k accuracy, e.g. 5, in every epoch's log, the console line and the "
+                           "metrics (1: top-1 only)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -46,6 +48,8 @@ class TrainConfig(Settings):
             raise PrunekitError("--sparsity and --weight-decay must be >= 0 and momentum in [0, 1)")
         if not 0 <= self.distill_alpha <= 1 or self.distill_temperature <= 0:
             raise PrunekitError("distill_alpha must be in [0, 1] and distill_temperature > 0")
+        if self.topk < 1:
+            raise PrunekitError(f"--topk must be >= 1, got {self.topk}")
         check_device(self.device)
 
     @classmethod

@@ -40,22 +40,41 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | 
     return (1 - cfg.distill_alpha) * ce + cfg.distill_alpha * kd
 
 
+def topk_key(k: int) -> str:
+    """The name of top-k accuracy in results: ``top5_accuracy`` (prefixed ``train_``/``val_``/``test_`` in records)."""
+    return f"top{k}_accuracy"
+
+
+def topk_correct(out: torch.Tensor, y: torch.Tensor, k: int) -> int:
+    """How many samples have their label among the ``k`` highest outputs (all of them when k >= classes)."""
+    k = min(k, out.shape[1])
+    return int((out.topk(k, dim=1).indices == y[:, None]).any(1).sum())
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, *, batch_size: int = 512, device: str = "cpu") -> dict[str, float]:
-    """Accuracy (0-1) and mean cross-entropy of ``model`` on ``split``."""
+def evaluate(model: nn.Module, split: Split, *, batch_size: int = 512, device: str = "cpu",
+             topk: int = 1) -> dict[str, float]:
+    """Accuracy (0-1) and mean cross-entropy of ``model`` on ``split``; with ``topk`` > 1 also top-k
+    accuracy under :func:`topk_key` (e.g. ``top5_accuracy``)."""
+    names = ["accuracy", "loss"] + ([topk_key(topk)] if topk > 1 else [])
     if len(split) == 0:
-        return {"accuracy": float("nan"), "loss": float("nan")}
+        return {name: float("nan") for name in names}
     was_training = model.training
     model.eval()
-    correct, loss, seen = 0, 0.0, 0
+    correct, correct_k, loss, seen = 0, 0, 0.0, 0
     for x, y in batches(split, batch_size):
         x, y = x.to(device), y.to(device)
         out = model(x)
         loss += F.cross_entropy(out, y, reduction="sum").item()
         correct += (out.argmax(1) == y).sum().item()
+        if topk > 1:
+            correct_k += topk_correct(out, y, topk)
         seen += len(y)
     model.train(was_training)
-    return {"accuracy": correct / seen, "loss": loss / seen}
+    result = {"accuracy": correct / seen, "loss": loss / seen}
+    if topk > 1:
+        result[topk_key(topk)] = correct_k / seen
+    return result
 
 
 def _memory_format(model: nn.Module, example: torch.Tensor, cfg: TrainConfig) -> torch.memory_format:
@@ -76,21 +95,28 @@ def _memory_format(model: nn.Module, example: torch.Tensor, cfg: TrainConfig) ->
 
 
 class _Epoch:
-    """Running figures of one epoch: loss, accuracy, samples per second."""
+    """Running figures of one epoch: loss, accuracy (and top-k accuracy when k > 1), samples per second."""
 
-    def __init__(self) -> None:
+    def __init__(self, topk: int = 1) -> None:
         self.t0, self.seen, self.correct, self.loss_sum = time.perf_counter(), 0, 0, 0.0
+        self.topk, self.correct_k = topk, 0
 
     def add(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
         self.seen += len(y)
         self.loss_sum += loss.item() * len(y)
-        self.correct += (out.argmax(1) == y).sum().item()
+        with torch.no_grad():
+            self.correct += (out.argmax(1) == y).sum().item()
+            if self.topk > 1:
+                self.correct_k += topk_correct(out, y, self.topk)
 
     def record(self, epoch: int, step: int, lr: float) -> dict:
         seconds = time.perf_counter() - self.t0
-        return {"epoch": epoch, "steps": step, "lr": lr, "train_loss": self.loss_sum / max(self.seen, 1),
-                "train_accuracy": self.correct / max(self.seen, 1), "seconds": seconds,
-                "samples_per_s": self.seen / max(seconds, 1e-9)}
+        record = {"epoch": epoch, "steps": step, "lr": lr, "train_loss": self.loss_sum / max(self.seen, 1),
+                  "train_accuracy": self.correct / max(self.seen, 1), "seconds": seconds,
+                  "samples_per_s": self.seen / max(seconds, 1e-9)}
+        if self.topk > 1:
+            record["train_" + topk_key(self.topk)] = self.correct_k / max(self.seen, 1)
+        return record
 
 
 def train(
@@ -112,7 +138,7 @@ def train(
 
     ``steps`` caps the number of batches (NetAdapt's short-term fine-tuning); otherwise
     ``cfg.epochs`` (may be fractional) sets it. Each epoch's record (loss, accuracy, validation
-    accuracy, samples/s) is appended to ``log_path`` as JSON lines. With ``state_dir`` the run's
+    accuracy, top-k accuracies when ``cfg.topk`` > 1, samples/s) is appended to ``log_path`` as JSON lines. With ``state_dir`` the run's
     state is saved there after every epoch, and a state found there (same settings) is resumed.
     """
     device = torch.device(cfg.device)
@@ -144,7 +170,7 @@ def train(
         while step < total:
             epoch += 1
             model.train()
-            figures = _Epoch()
+            figures = _Epoch(cfg.topk)
             n_batches = min(per_epoch, total - step)
             bar = tqdm(total=n_batches, desc=f"{desc} epoch {epoch}", leave=False, disable=not progress or None,
                        file=sys.stderr, dynamic_ncols=True)
@@ -173,8 +199,8 @@ def train(
             bar.close()
             record = figures.record(epoch, step, base_lrs[0] * lr_factor(cfg, step - 1, total))
             if val_split is not None and len(val_split):
-                val = evaluate(model, val_split, device=cfg.device)
-                record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+                val = evaluate(model, val_split, device=cfg.device, topk=cfg.topk)
+                record.update({f"val_{key}": value for key, value in val.items()})
             history.append(record)
             if log:
                 log.write(json.dumps(record) + "\n")
