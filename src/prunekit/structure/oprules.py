@@ -3,7 +3,7 @@
 A tensor's prunable channels sit in one dimension (``Chan``).  For every autograd operation the
 rules say where they are after it, or raise :class:`Blocked` when the operation mixes, reorders
 or reshapes channels in a way prunekit cannot follow exactly.  Concatenations, splits, flattens
-and channel shuffles are recorded so that fallbacks.py can give Torch-Pruning exact mappings.
+and channel shuffles are recorded so that fallbacks.py can give the dependency graph exact mappings.
 """
 
 from __future__ import annotations
@@ -300,12 +300,10 @@ class OpRules:
         self.out.constraints.append(
             Constraint(first, "out", [tuple(a * per + b for a in range(groups)) for b in range(per)])
         )
-        for dep in first.dependencies:
-            if dep.target is nodes[1]:
-                dep.index_mapping[0] = ShuffleMapping(state, reverse=False)
-        for dep in nodes[1].dependencies:
-            if dep.target is first:
-                dep.index_mapping[0] = ShuffleMapping(state, reverse=True)
+        for k in range(self.dg.edge_count(first, nodes[1])):
+            self.dg.map_edge(first, nodes[1], k, 0, ShuffleMapping(state, reverse=False))
+        for k in range(self.dg.edge_count(nodes[1], first)):
+            self.dg.map_edge(nodes[1], first, k, 0, ShuffleMapping(state, reverse=True))
         self.handled.update(chain[1:])
         self.chan[(cur, 0)] = Chan(ks[0])
         return Chan(k)  # inside the shuffle; only the chain's last view is looked at afterwards
