@@ -22,10 +22,15 @@ from typing import Any
 
 from torch import nn
 
+from prunekit.structure import attention
 from prunekit.structure.graph import ModuleCall, Trace
 from prunekit.structure.mappings import ConcatMapping, FlattenMapping, SplitMapping
 from prunekit.structure.oprules import RISKY, Blocked, Chan, Constraint, OpRules, base_name
 from prunekit.structure.tp_backend import is_concat, is_depthwise, is_operation, is_split, set_concat_sizes, set_split_sizes
+
+# LayerNorm subclasses with their own forward that still normalise the last dimension only
+LAST_DIM_NORMS = {"timm.layers.norm.LayerNorm"}
+
 
 @dataclass
 class Checked:
@@ -39,13 +44,14 @@ class Checked:
     sinks: set = field(default_factory=set)  # reductions over the channels: groups end there, inexact
     unverified: set = field(default_factory=set)  # nodes whose other operand's shape is unknown
     risky: set = field(default_factory=set)  # nodes whose sizes the model's code may hard-code
+    sites: list = field(default_factory=list)  # attention layers handled as a whole (attention.Site)
 
 
 class _Checker(OpRules):
     """Walks the autograd graph in forward order, recording where channels are (``self.chan``)."""
 
-    def __init__(self, tr: Trace) -> None:
-        self.tr, self.dg = tr, tr.dg
+    def __init__(self, tr: Trace, sites: list, mode: str) -> None:
+        self.tr, self.dg, self.mode = tr, tr.dg, mode
         self.out = Checked()
         self.chan: dict = {}  # (autograd node, output nr) -> Chan | None
         self.calls: dict = {c.output: c for c in tr.calls}
@@ -59,6 +65,21 @@ class _Checker(OpRules):
         self.flattens: list = []
         self.sinks: list = []
         self.unwrapped = self.dg.unwrapped()
+        self.sites, self.severed = self.attention_sites(sites)
+
+    def attention_sites(self, sites: list) -> tuple[list, set]:
+        """The attention layers whose inside is known (attention.py), and the autograd nodes inside them."""
+        calls: dict = {}
+        for c in self.tr.calls:
+            calls.setdefault(c.module, []).append(c)
+        known, inside = [], set()
+        for site in sites:
+            fns = attention.inner_fns(site, calls, self.tr.markers.get(site.module, []))
+            if fns is not None:
+                known.append(site)
+                inside |= fns
+        self.internal_fns |= inside
+        return known, inside
 
     # ---------------------------------------------------------------- helpers
     def node(self, fn):
@@ -125,6 +146,7 @@ class _Checker(OpRules):
                 self.visit_op(fn)
         self.mark_outputs()
         self.apply()
+        self.out.sites = self.sites
         return self.out
 
     def ins(self, fn) -> list[tuple[Any, int, Chan | None]]:
@@ -173,7 +195,7 @@ class _Checker(OpRules):
             if c is not None and c.dim != len(shape) - 1:
                 self.block(node, f"{name} receives channels that are not its input features", "in")
         elif isinstance(m, nn.LayerNorm):
-            plain = type(m).forward is nn.LayerNorm.forward
+            plain = type(m).forward is nn.LayerNorm.forward or f"{type(m).__module__}.{type(m).__qualname__}" in LAST_DIM_NORMS
             want = len(shape) - 1 if plain else 1 if type(m).__name__ == "LayerNorm2d" else None
             if len(m.normalized_shape) != 1 or want is None:
                 self.block(node, f"{name}: this LayerNorm variant is not supported")
@@ -188,7 +210,10 @@ class _Checker(OpRules):
                 self.block(node, f"{name}: only self-attention with equal q/k/v sizes is supported")
             else:
                 out = Chan(nd_out - 1)
-                self.group_constraint(node, "out", m.embed_dim, m.num_heads)
+                if self.mode == "none":
+                    self.block(node, "excluded")  # attention widths kept whole, as asked
+                elif node is not None:
+                    self.out.constraints.append(Constraint(node, "out", attention.mha_tuples(m, self.mode)))
         else:
             self.block(node, f"{name} is not supported")
         self.chan[(fn, 0)] = out
@@ -250,6 +275,19 @@ class _Checker(OpRules):
             side = "out" if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)) and not is_depthwise(module) else "all"
             self.block(node, "model output", side)
 
+    def wire_attention(self) -> None:
+        """Cut the graph inside known attention layers and link their projections instead."""
+        self.dg.isolate({self.node(fn) for fn in self.severed} - {None})
+        for site in self.sites:
+            if site.mode == "none":
+                for q in site.q:
+                    self.block(self.dg.node(q), "excluded", "out")  # attention widths kept whole, as asked
+                continue
+            for node, side, tuples in attention.wire(self.dg, site):
+                self.out.constraints.append(Constraint(node, side, tuples))
+                if site.mode == "head_dims":  # the scale 1/sqrt(head_dim) may follow the width
+                    self.out.sinks.add(node)
+
     def apply(self) -> None:
         """Give the graph exact index mappings, cut broadcast edges and stop its walks at blocked ops."""
         for fn, ins, sizes in self.concats:
@@ -298,6 +336,7 @@ class _Checker(OpRules):
             if a is None or b is None:
                 continue
             self.dg.cut(a, b)
+        self.wire_attention()
         self.dg.plain_ops()  # the graph's own index-mapping pass must leave them alone
         for node in self.dg.nodes():
             side = self.out.blocked.get(node, ("",))[0]
@@ -306,6 +345,10 @@ class _Checker(OpRules):
                 self.dg.stop(node)  # the walk stops here: no guessing what lies beyond
 
 
-def check(tr: Trace) -> Checked:
-    """Check the traced graph, fix its mappings in place and return what was found."""
-    return _Checker(tr).run()
+def check(tr: Trace, sites: list = (), mode: str = attention.DEFAULT_MODE) -> Checked:
+    """Check the traced graph, fix its mappings in place and return what was found.
+
+    ``sites`` are the attention layers found by :func:`attention.find_sites`; ``mode`` how
+    ``nn.MultiheadAttention`` layers are pruned (see attention.py).
+    """
+    return _Checker(tr, list(sites), mode).run()

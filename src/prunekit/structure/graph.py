@@ -54,6 +54,7 @@ class Trace:
     calls: list[ModuleCall]
     outputs: list[Edge]
     node_of: dict  # autograd node -> graph node
+    markers: dict = field(default_factory=dict)  # watched module -> [sequence number at each call's start]
 
 
 def tensors_in(obj: Any) -> list[torch.Tensor]:
@@ -99,8 +100,17 @@ def _internal_nodes(call: ModuleCall, first_seq: int) -> set:
     return seen
 
 
-def trace(model: nn.Module, example_inputs: Any) -> Trace:
-    """Trace ``model`` into a Graph and record module calls; raises StructureError if it cannot run."""
+def _marker() -> int:
+    """The current autograd sequence number: every node created later is numbered above it."""
+    return (torch.ones(1, requires_grad=True) * 1).grad_fn._sequence_nr()
+
+
+def trace(model: nn.Module, example_inputs: Any, watch: tuple[nn.Module, ...] = ()) -> Trace:
+    """Trace ``model`` into a Graph and record module calls; raises StructureError if it cannot run.
+
+    For each module in ``watch`` (attention layers) the start of each of its calls is recorded too.
+    """
+    markers: dict = {m: [] for m in watch}
     names = {m: n for n, m in model.named_modules()}
     calls: list[ModuleCall] = []
     pending: dict[int, list[tuple[list[Edge], list, int]]] = {}  # per module: calls in progress
@@ -116,8 +126,7 @@ def trace(model: nn.Module, example_inputs: Any) -> Trace:
 
     def pre(module, args, kwargs):
         ts = tensors_in(args) + tensors_in(kwargs)
-        # a fresh autograd node gives the current sequence number: everything created later is inside
-        marker = (torch.ones(1, requires_grad=True) * 1).grad_fn._sequence_nr()
+        marker = _marker()  # everything created later is inside the call
         pending.setdefault(id(module), []).append(([_edge(t) for t in ts], [tuple(t.shape) for t in ts], marker))
 
     def post(module, args, kwargs, out):
@@ -134,6 +143,8 @@ def trace(model: nn.Module, example_inputs: Any) -> Trace:
         for mod in m.modules():
             hooks.append(mod.register_forward_pre_hook(pre_all))
             hooks.append(mod.register_forward_hook(post_all))
+            if mod in markers:
+                hooks.append(mod.register_forward_pre_hook(lambda mm, a: markers[mm].append(_marker())))
             if isinstance(mod, PRUNABLE_TYPES):
                 hooks.append(mod.register_forward_pre_hook(pre, with_kwargs=True))
                 hooks.append(mod.register_forward_hook(post, with_kwargs=True))
@@ -167,4 +178,4 @@ def trace(model: nn.Module, example_inputs: Any) -> Trace:
         node = dg.node(call.module)
         if node is not None:
             node_of[call.output] = node
-    return Trace(dg, calls, outputs, node_of)
+    return Trace(dg, calls, outputs, node_of, markers)

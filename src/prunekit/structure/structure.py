@@ -9,9 +9,11 @@ import torch
 from torch import nn
 
 from prunekit.structure.fallbacks import Checked, check
+from prunekit.structure import attention as _attention
 from prunekit.structure import counts
 from prunekit.structure.graph import trace
 from prunekit.structure.plan import GroupPlan, PruningPlan
+from prunekit.structure.sizes import fixers_for
 from prunekit.structure.slices import channel_slices
 from prunekit.structure.datatypes import ChannelGroup, ChannelSlice, Member, StructureError
 from prunekit.structure.tp_backend import Graph
@@ -28,10 +30,14 @@ class ModelStructure:
     """
 
     def __init__(self, model: nn.Module, dg: Graph, checked: Checked, parts: list[Part],
-                 states: list[GroupState], round_to: int, exclude: tuple[str, ...]) -> None:
+                 states: list[GroupState], round_to: int, exclude: tuple[str, ...],
+                 attention: str = _attention.DEFAULT_MODE) -> None:
         self.model = model
         self.round_to = round_to
         self.exclude = exclude
+        self.attention = attention
+        self._sites = checked.sites
+        self._fixers = fixers_for(model)
         self.warnings: list[str] = []
         self._dg, self._checked, self._parts = dg, checked, parts
         self._states = {st.name: st for st in states if st.units}
@@ -125,7 +131,7 @@ class ModelStructure:
             for n in self._names
             if len(self._orig[n]) < self._original[n]
         }
-        return PruningPlan(groups, self.exclude, self.round_to)
+        return PruningPlan(groups, self.exclude, self.round_to, self.attention)
 
     # ------------------------------------------------------------------ pruning
     def prune(self, name: str, indices: Iterable[int]) -> None:
@@ -174,8 +180,10 @@ class ModelStructure:
             for dep, pos in steps:
                 merged.setdefault(self._dg.step_key(dep), (dep, set()))[1].update(pos)
         self._check_positions(merged)
+        _attention.before_prune(self.attention, [(self._dg.target(node), len(pos)) for (node, _), (_, pos) in merged.items()])
         with torch.no_grad():
             self._dg.prune([(dep, sorted(pos)) for dep, pos in merged.values()])
+        self._refresh_sizes()
         for (node, _), (_, pos) in merged.items():
             state = self._checked.shuffles.get(node)
             if state is not None:
@@ -188,6 +196,13 @@ class ModelStructure:
         self._orig[st.name] = [o for i, o in enumerate(self._orig[st.name]) if i not in drop]
         self._slice_cache.clear()
         self._group_cache = None
+
+    def _refresh_sizes(self) -> None:
+        """Rewrite the sizes layers keep as attributes (head counts, ViT's hidden_dim) from the weights."""
+        for site in self._sites:
+            site.refresh()
+        for module, fix in self._fixers:
+            fix(module)
 
     def _check_positions(self, merged: dict) -> None:
         """Refuse (before changing anything) positions beyond a layer's width: a mapping bug."""
@@ -242,6 +257,13 @@ class ModelStructure:
         return f"ModelStructure({len(self._names)} groups, {sum(len(s.units) for s in self._states.values())} channels)"
 
 
+def _attention_mode(mode: str, plan: PruningPlan | None) -> str:
+    _attention.check_mode(mode)
+    if plan is not None and plan.groups and plan.attention != mode:
+        raise StructureError(f"the plan was made with attention={plan.attention!r}; analyze with the same setting")
+    return mode
+
+
 def _check_exclude(model: nn.Module, exclude: Iterable[str]) -> tuple[str, ...]:
     names = dict(model.named_modules())
     out = tuple(str(e) for e in exclude)
@@ -254,7 +276,8 @@ def _check_exclude(model: nn.Module, exclude: Iterable[str]) -> tuple[str, ...]:
 
 
 def analyze(model: nn.Module, example_inputs: Any, *, exclude: Iterable[str] = (), round_to: int = 1,
-            plan: PruningPlan | None = None, validate: bool = True) -> ModelStructure:
+            plan: PruningPlan | None = None, validate: bool = True,
+            attention: str = _attention.DEFAULT_MODE) -> ModelStructure:
     """Find the prunable channel groups of ``model`` (works in place on it).
 
     ``example_inputs``: a tensor, a tuple of positional arguments or a dict of keyword arguments
@@ -265,7 +288,11 @@ def analyze(model: nn.Module, example_inputs: Any, *, exclude: Iterable[str] = (
     :attr:`ModelStructure.plan` keeps counting from the original.
     ``validate``: prune groups that pass through reshapes or splits by one step on a copy first
     (a model's code may hard-code sizes there); groups that break are kept whole, with a warning.
+    ``attention``: how attention layers are pruned: ``"head_dims"`` (one dimension in every head:
+    ``head_dim`` shrinks), ``"heads"`` (whole heads: ``num_heads`` shrinks) or ``"none"`` (their
+    widths are kept whole); see docs/structure.md for the layer classes prunekit knows.
     """
+    mode = _attention_mode(attention, plan)
     if not isinstance(round_to, int) or round_to < 1:
         raise StructureError(f"round_to must be a positive integer, got {round_to!r}")
     if not isinstance(model, nn.Module):
@@ -278,13 +305,14 @@ def analyze(model: nn.Module, example_inputs: Any, *, exclude: Iterable[str] = (
     try:
         for p in grads:
             p.requires_grad_(True)
-        tr = trace(model, example_inputs)
+        sites = _attention.find_sites(model, mode)
+        tr = trace(model, example_inputs, watch=tuple(site.module for site in sites))
     finally:
         for p, g in grads.items():
             p.requires_grad_(g)
         for m, t in modes.items():
             m.training = t
-    checked = check(tr)
+    checked = check(tr, sites, mode)
     dg = tr.dg
     for name in excluded:
         for m in model.get_submodule(name).modules():
@@ -300,7 +328,7 @@ def analyze(model: nn.Module, example_inputs: Any, *, exclude: Iterable[str] = (
     dg.free_autograd()
     del tr
     states.sort(key=lambda st: order.get(st.name, 0))
-    s = ModelStructure(model, dg, checked, parts, states, round_to, excluded)
+    s = ModelStructure(model, dg, checked, parts, states, round_to, excluded, mode)
     if validate:
         check_on_copy(s, example_inputs)
     if plan is not None:
@@ -313,7 +341,8 @@ def apply_plan(model: nn.Module, example_inputs: Any, plan: PruningPlan, *, roun
 
     Loading the pruned model's state_dict into the result then reproduces it exactly.
     """
-    s = analyze(model, example_inputs, exclude=plan.exclude, round_to=round_to or plan.round_to, validate=False)
+    s = analyze(model, example_inputs, exclude=plan.exclude, round_to=round_to or plan.round_to, validate=False,
+                attention=plan.attention)
     for name, gp in plan.groups.items():
         st = s._states.get(name)
         if st is None:
