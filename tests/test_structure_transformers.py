@@ -88,7 +88,7 @@ def attention_groups(s) -> list[str]:
     return [g.name for g in s.groups if g.name.endswith((".qkv", ".query"))]
 
 
-@pytest.mark.parametrize("kind", ["tv_vit", "timm_vit", "bert", "timm_swin"])
+@pytest.mark.parametrize("kind", ["tv_vit", "timm_vit", "bert", "timm_swin", "tv_swin"])
 @pytest.mark.parametrize("mode", ["head_dims", "heads"])
 def test_prune_heads_embedding_and_mlp(kind, mode, tmp_path):
     model, x = build(kind)
@@ -159,7 +159,7 @@ def test_bert_head_sizes_follow():
     assert run(model, x).shape == (2, 3)
 
 
-@pytest.mark.parametrize("kind", ["timm_vit", "bert", "timm_swin"])
+@pytest.mark.parametrize("kind", ["timm_vit", "bert", "timm_swin", "tv_swin"])
 def test_removing_a_head_equals_zeroing_it(kind):
     model, x = build(kind)
     s = analyze(model, x, attention="heads")

@@ -136,6 +136,24 @@ class TimmWindowAttention(Adapter):
         module.num_heads = num_heads
 
 
+class TorchvisionSwinAttention(Adapter):
+    """torchvision's Swin ``ShiftedWindowAttention`` (v1), switched to a forward that calls its layers (tv_swin.py)."""
+
+    def parts(self, module):
+        if not _is(module, "torchvision.models.swin_transformer.ShiftedWindowAttention"):
+            return None
+        from prunekit.structure.tv_swin import make_prunable
+
+        if not make_prunable(module):
+            return None
+        heads = module.num_heads
+        return {"q": [module.qkv], "proj": module.proj, "num_heads": heads,
+                "head_dim": module.qkv.out_features // 3 // heads, "head_params": ["relative_position_bias_table"]}
+
+    def write(self, module, num_heads, head_dim):
+        module.num_heads = num_heads
+
+
 class HFSelfAttention(Adapter):
     """Hugging Face BERT-style attention (BERT, RoBERTa, ViT, DeiT, ...): the module holding the
     self-attention (``self`` or ``attention``: ``query``/``key``/``value``) and its output (``output.dense``)."""
@@ -166,6 +184,7 @@ class HFSelfAttention(Adapter):
 ATTENTION.register("timm")(TimmAttention())
 ATTENTION.register("timm_window")(TimmWindowAttention())
 ATTENTION.register("hf")(HFSelfAttention())
+ATTENTION.register("torchvision_swin")(TorchvisionSwinAttention())
 
 
 def find_sites(model: nn.Module, mode: str) -> list[Site]:

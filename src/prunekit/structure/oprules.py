@@ -95,7 +95,8 @@ class OpRules:
         if op == "Pow" and len(ins) > 1:
             return [self.binary(fn, ins, carriers, outs[0])]
         if op in UNARY or op == "AsStrided":
-            if op == "AsStrided" and not (fn._saved_storage_offset in (0, None) and all(s == 1 for i, s in enumerate(outs[0]) if i != d)):
+            if op == "AsStrided" and not (fn._saved_storage_offset in (0, None) and (
+                    all(s == 1 for i, s in enumerate(outs[0]) if i != d) or self.same_layout(fn, s0, outs[0]))):
                 raise Blocked("reads channels at arbitrary strides")
             if len(carriers) != len(ins) or outs[0] != s0:
                 raise Blocked("changes the channels' shape")
@@ -187,6 +188,18 @@ class OpRules:
             raise Blocked("is a matrix product outside a Linear layer (F.linear, matmul, einsum), "
                           "which prunekit does not understand")
         raise Blocked("is not understood by prunekit")
+
+    @staticmethod
+    def same_layout(fn, s0, out) -> bool:
+        """An as_strided that only restates a contiguous tensor's layout (channels-last pooling)."""
+        if tuple(out) != tuple(s0) or tuple(fn._saved_size) != tuple(s0):
+            return False
+        want, acc = [], 1
+        for size in reversed(s0):
+            want.append(acc)
+            acc *= size
+        want.reverse()
+        return all(st == w for size, st, w in zip(s0, fn._saved_stride, want) if size > 1)
 
     def binary(self, fn, ins, carriers, out) -> Chan | None:
         """Broadcasting element-wise op: operands broadcast along the channels are cut from them."""
