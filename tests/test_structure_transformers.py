@@ -201,3 +201,23 @@ def test_oneshot_prunes_transformers():
     assert run(pruned, x).shape == before.shape
     attn = pruned.blocks[0].attn
     assert attn.head_dim < 8 and pruned.patch_embed.proj.out_channels < 32
+
+
+def test_netadapt_adapts_a_transformer(tmp_path):
+    from prunekit.algorithms.netadapt import NetAdapt
+    from prunekit.resources import measure
+
+    model, x = build("timm_vit")
+    ref = run(model, x)
+
+    def evaluate(m) -> float:  # closeness to the original outputs stands in for accuracy
+        return -float((run(m, x) - ref).abs().mean())
+
+    result = NetAdapt(model, x, finetune=lambda m, iters: None, evaluate=evaluate, work_dir=tmp_path / "w",
+                      progress=False, log=lambda s: None, budget_ratio=0.7, short_term_iters=0,
+                      min_channels_step=1, init_reduction_ratio=0.15, reduction_decay=1.0, max_iters=3, seed=0).run()
+    groups = {h["group"] for h in result.history}
+    assert result.history and all(h["resource"] <= h["target"] for h in result.history)
+    tried = {c["group"] for h in result.history for c in h["candidates"]}
+    assert {"patch_embed.proj", "blocks.0.attn.qkv", "blocks.0.mlp.fc1"} <= tried and groups <= tried
+    assert result.metrics["macs"] < measure(model, x).macs
