@@ -253,11 +253,11 @@ def main() -> None:
         child(args.child[0], args.child[1], Path(args.child[2]))
         return
     rows = {m: {t: run_one(m, t, args.timeout, args.mem_gb, args.force) for t in TOOLS} for m in args.models}
-    import torch_pruning
+    from importlib.metadata import version
 
     head = (f"Command: `OMP_NUM_THREADS=1 python bench/transformers.py`, {date.today()}, "
             f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__.split('+')[0]}, "
-            f"Torch-Pruning {torch_pruning.__version__}; ratio {RATIO}, input 1x3x224x224, random weights.")
+            f"Torch-Pruning {version('torch-pruning')}; ratio {RATIO}, input 1x3x224x224, random weights.")
     text = head + "\n\n" + table(rows) + "\n"
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text)
