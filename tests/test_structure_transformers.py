@@ -221,3 +221,16 @@ def test_netadapt_adapts_a_transformer(tmp_path):
     tried = {c["group"] for h in result.history for c in h["candidates"]}
     assert {"patch_embed.proj", "blocks.0.attn.qkv", "blocks.0.mlp.fc1"} <= tried and groups <= tried
     assert result.metrics["macs"] < measure(model, x).macs
+
+
+@pytest.mark.parametrize("kind", ["tv_vit", "timm_vit", "tv_swin"])
+def test_checkpoint_of_a_pruned_transformer_reloads_exactly(kind, tmp_path):
+    from prunekit.io import load_checkpoint, save_checkpoint
+
+    model, x = build(kind)
+    pruned = oneshot_prune(model, x, ratio=0.3).eval()
+    save_checkpoint(tmp_path / "ck", pruned)
+    fresh, _ = build(kind, seed=1)
+    loaded = load_checkpoint(tmp_path / "ck", model=fresh).model
+    assert torch.equal(run(loaded, x), run(pruned, x))
+    assert sum(p.numel() for p in loaded.parameters()) < sum(p.numel() for p in model.parameters())
