@@ -11,12 +11,7 @@ from prunekit.structure import ModelStructure
 
 def allowed_removal(structure: ModelStructure, group: str, wanted: int) -> int:
     """The largest count <= ``wanted`` that keeps the group's width a multiple of its step and >= one step."""
-    g = structure.group(group)
-    step = max(1, g.round_to)
-    wanted = max(0, min(int(wanted), structure.removable(group)))
-    width = g.channels - wanted
-    width = -(-width // step) * step  # round the kept width up to a multiple of the step
-    return max(0, min(g.channels - width, structure.removable(group)))
+    return structure.allowed_removal(group, wanted)
 
 
 def lowest(scores: torch.Tensor, count: int) -> list[int]:
