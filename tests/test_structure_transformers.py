@@ -204,7 +204,7 @@ def test_oneshot_prunes_transformers():
 
 
 def test_netadapt_adapts_a_transformer(tmp_path):
-    from prunekit.algorithms.netadapt import NetAdapt
+    from prunekit import NetAdapt
     from prunekit.resources import measure
 
     model, x = build("timm_vit")

@@ -42,6 +42,8 @@ class PruneConfig(Settings):
                          choices=SCOPES)
     round_to: int = setting(1, "keep every pruned width a multiple of N")
     exclude: list[str] = setting(factory=list, help="layer names to keep whole", metavar="LAYER")
+    attention: str = setting("head_dims", "attention layers: prune one dimension in every head (head_dims), whole "
+                                          "heads (heads), or neither (none)", choices=("head_dims", "heads", "none"))
     threshold: float | None = setting(None, "threshold of threshold_count (default: each layer's mean |w|)")
     gradient_batches: int = setting(4, "training batches of gradients for gradient-based criteria (taylor)")
     seed: int = setting(0, "seed (random criterion, the batches of gradient-based criteria)")
@@ -114,6 +116,7 @@ def prune(
     seed: int = 0,
     threshold: float | None = None,
     gradient_batches: int = 4,
+    attention: str = "head_dims",
 ) -> nn.Module:
     """A pruned copy of ``model`` (the input is left untouched).
 
@@ -129,7 +132,7 @@ def prune(
     if needs_gradients(criterion) and data is None:
         raise PrunekitError(f"criterion {criterion!r} needs data: pass data= (batches of inputs and labels)")
     pruned = copy.deepcopy(model)
-    structure = analyze(pruned, example_inputs, exclude=exclude, round_to=round_to)
+    structure = analyze(pruned, example_inputs, exclude=exclude, round_to=round_to, attention=attention)
     if needs_gradients(criterion):
         accumulate_gradients(pruned, data, gradient_batches)
     scores = score_groups(structure, criterion, seed=seed, threshold=threshold)

@@ -116,8 +116,6 @@ def check_outputs(plan: RunPlan) -> None:
 
 def run_pipeline(plan: RunPlan) -> list[tuple[str, dict[str, Any]]]:
     """Run the plan's steps in order; returns (label, metrics) rows, starting with the input's."""
-    from prunekit.pipeline import steps_builtin  # noqa: F401  (registers the built-in steps)
-
     check_outputs(plan)
     summary: list[tuple[str, dict[str, Any]]] = []
     for step in plan.steps:

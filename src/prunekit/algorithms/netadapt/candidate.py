@@ -22,7 +22,7 @@ from torch import nn
 
 from prunekit.algorithms.netadapt.config import NetAdaptConfig
 from prunekit.algorithms.plans import carry_metadata
-from prunekit.algorithms.selection import allowed_removal, lowest
+from prunekit.algorithms.selection import lowest
 from prunekit.criteria import score_group
 from prunekit.resources.metric import ResourceMetric
 from prunekit.structure import ModelStructure, analyze
@@ -132,11 +132,16 @@ def split_score(value: Any) -> tuple[float, float | None]:
     return float(value), None
 
 
+def analyze_copy(model: nn.Module, example_inputs: torch.Tensor, cfg: NetAdaptConfig) -> ModelStructure:
+    """The prunable groups of a copy of ``model`` under the run's settings (step, exclusions, attention)."""
+    return analyze(copy.deepcopy(model), example_inputs, exclude=cfg.exclude, round_to=cfg.min_channels_step,
+                   attention=cfg.attention)
+
+
 def fewest_removal(structure: ModelStructure, group: str, cost: Callable[[dict[str, int]], float], target: float) -> int | None:
     """The fewest channels (a valid count for the group's step) whose removal brings the network to ``target``;
     None when even the most the group can lose is not enough."""
-    most = structure.removable(group)
-    counts = sorted({allowed_removal(structure, group, k) for k in range(1, most + 1)} - {0})
+    counts = structure.removals(group)[1:]
     if not counts or cost({group: counts[-1]}) > target:
         return None
     lo, hi = 0, len(counts) - 1
@@ -162,8 +167,7 @@ def share_removal(structure: ModelStructure, group: str, share: float) -> int | 
 def plan_candidates(shared: IterationInput) -> tuple[list[CandidateJob], list[CandidateResult]]:
     """The jobs of an iteration (one per group that can make its cut) and the groups skipped."""
     cfg = shared.config
-    structure = analyze(copy.deepcopy(shared.model), shared.example_inputs, exclude=cfg.exclude,
-                        round_to=cfg.min_channels_step)
+    structure = analyze_copy(shared.model, shared.example_inputs, cfg)
     cost = shared.metric.what_if(structure, shared.example_inputs)
     shared.structure = structure
     jobs, skipped = [], []
@@ -187,8 +191,7 @@ def build_candidate(shared: IterationInput, job: CandidateJob) -> tuple[nn.Modul
     if shared.structure is not None:
         structure = copy.deepcopy(shared.structure)
     else:
-        structure = analyze(copy.deepcopy(shared.model), shared.example_inputs, exclude=cfg.exclude,
-                            round_to=cfg.min_channels_step)
+        structure = analyze_copy(shared.model, shared.example_inputs, cfg)
     scores = score_group(structure, job.group, cfg.criterion, seed=cfg.seed)
     if scores is None:  # the criterion cannot rank this group: remove its first channels
         scores = torch.zeros(structure.group(job.group).channels)

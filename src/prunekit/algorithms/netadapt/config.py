@@ -11,6 +11,7 @@ from prunekit.latency.config import LatencyConfig
 from prunekit.settings import Settings, setting
 
 STEP_MODES = ("resource", "share")
+ATTENTION_MODES = ("head_dims", "heads", "none")
 REDUCTION_OF = ("original", "current")
 
 
@@ -71,6 +72,8 @@ class NetAdaptConfig(Settings):
                                  aliases=("delta_crop",))
     criterion: str = setting("l2", "which channels a candidate removes", choices=_criteria)
     exclude: list[str] = setting(factory=list, help="layer names to keep whole", metavar="LAYER")
+    attention: str = setting("head_dims", "attention layers: prune one dimension in every head (head_dims), whole "
+                                          "heads (heads), or neither (none)", choices=ATTENTION_MODES)
     scoring: str = setting("finetune", "how candidates are scored", choices=_scoring_modes)
     score_samples: int | None = setting(None, "score candidates on a seeded subset of this many hold-out "
                                               "samples (the kept network is scored on all of them)")

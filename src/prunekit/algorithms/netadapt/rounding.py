@@ -16,12 +16,12 @@ from prunekit.structure import analyze
 
 
 def round_widths(model: nn.Module, example_inputs: torch.Tensor, multiple: int, exclude: Sequence[str] = (),
-                 criterion: str = "l2") -> nn.Module:
+                 criterion: str = "l2", attention: str = "head_dims") -> nn.Module:
     """A copy of ``model`` whose every prunable group keeps a multiple of ``multiple`` channels (rounded
     down, at least ``multiple``), dropping the lowest-scoring channels; ``model`` itself when every
     width is already a multiple."""
     pruned = copy.deepcopy(model)
-    structure = analyze(pruned, example_inputs, exclude=exclude, round_to=1)
+    structure = analyze(pruned, example_inputs, exclude=exclude, round_to=1, attention=attention)
     changed = False
     for g in structure.groups:
         keep = max(multiple, g.channels // multiple * multiple)

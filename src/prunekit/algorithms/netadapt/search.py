@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from prunekit.algorithms.netadapt.candidate import (
-    FINETUNE, CandidateJob, CandidateResult, IterationInput, Task, adapt, candidate_seed, has_batchnorm,
+    FINETUNE, CandidateJob, CandidateResult, IterationInput, Task, adapt, analyze_copy, candidate_seed, has_batchnorm,
     plan_candidates, run_candidate, split_score,
 )
 from prunekit.algorithms.netadapt.config import NetAdaptConfig, iteration_target
@@ -29,7 +29,6 @@ from prunekit.io import attach_input_shape
 from prunekit.reports import human
 from prunekit.resources import count
 from prunekit.resources.metric import MetricContext, ResourceMetric, make_metric
-from prunekit.structure import analyze
 
 
 class Executor(Protocol):
@@ -193,7 +192,8 @@ class NetAdaptSearch:
         cfg = self.config
         final: dict[str, Any] = {}
         if cfg.final_round_to and cfg.final_round_to > 1:
-            rounded = round_widths(state.model, self.example_inputs, cfg.final_round_to, cfg.exclude)
+            rounded = round_widths(state.model, self.example_inputs, cfg.final_round_to, cfg.exclude, cfg.criterion,
+                                   cfg.attention)
             if rounded is not state.model:
                 final.update(before_rounding_accuracy=state.accuracy, before_rounding_resource=state.resource)
                 state.model = rounded
@@ -236,7 +236,7 @@ class NetAdaptSearch:
 
     def _check_reachable(self, model: nn.Module, budget: float) -> None:
         cfg = self.config
-        structure = analyze(copy.deepcopy(model), self.example_inputs, exclude=cfg.exclude, round_to=cfg.min_channels_step)
+        structure = analyze_copy(model, self.example_inputs, cfg)
         cost = self.metric.what_if(structure, self.example_inputs)
         floor = cost({g.name: structure.removable(g.name) for g in structure.groups})
         if floor > budget:
