@@ -15,6 +15,7 @@ from prunekit.cli import (
 )
 from prunekit.cli.options import apply_config, load_config_file
 from prunekit.errors import PrunekitError
+from prunekit.io.output import partial_note
 
 COMMANDS = (cmd_train, cmd_eval, cmd_prune, cmd_finetune, cmd_netadapt, cmd_history, cmd_pick, cmd_run, cmd_export,
             cmd_latency, cmd_lut)
@@ -70,26 +71,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _config_path(argv)
         if config and command:
             sub = subparsers[command]
-            apply_config(sub, load_config_file(config), getattr(sub, "config_aliases", None))
+            apply_config(sub, load_config_file(config), getattr(sub, "config_aliases", None), f"config file {config}")
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):
             parser.print_help()
             return 2
         return int(args._run(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         hint = "; finished NetAdapt iterations are saved: continue with --resume" if command in ("netadapt", "run") else ""
-        print(f"prunekit: interrupted{hint}", file=sys.stderr)
+        print(f"prunekit: interrupted{hint}{partial_note(err)}", file=sys.stderr)
         return 130
     except PrunekitError as err:
         if debug:
             traceback.print_exc()
-        print(f"prunekit: error: {err}", file=sys.stderr)
+        print(f"prunekit: error: {one_line(str(err))}{partial_note(err)}", file=sys.stderr)
         return 2
     except Exception as err:  # anything unexpected: still one line unless --debug
         if debug:
             traceback.print_exc()
-        print(f"prunekit: error: {type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
+        print(f"prunekit: error: {type(err).__name__}: {one_line(str(err))}{partial_note(err)} "
+              "(run with --debug for the traceback)", file=sys.stderr)
         return 1
+
+
+def one_line(text: str) -> str:
+    """An error message on one line (a library's multi-line message joined, and cut at 500 characters)."""
+    joined = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return joined if len(joined) <= 500 else joined[:497] + "..."
 
 
 if __name__ == "__main__":

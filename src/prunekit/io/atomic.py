@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from prunekit.errors import PrunekitError
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``."""
@@ -45,10 +47,22 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write(path, write)
 
 
+class BadFileError(PrunekitError, ValueError):
+    """A file prunekit wrote is missing or unreadable (a ValueError too, for callers that add their own advice)."""
+
+
 def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file."""
-    with open(path) as f:
-        return json.load(f)
+    """Read a JSON file; a missing or damaged one is one clear error naming it."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise BadFileError(f"{path} is missing: restore it, or write that output again") from None
+    except IsADirectoryError:
+        raise BadFileError(f"{path} is a folder, not a JSON file") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BadFileError(f"{path} is not valid JSON ({err}): it was edited or damaged; restore it, or write "
+                           "that output again") from None
 
 
 def _default(obj: Any) -> Any:

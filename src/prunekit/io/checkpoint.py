@@ -23,6 +23,7 @@ from torch import nn
 
 from prunekit.errors import PrunekitError
 from prunekit.io.atomic import atomic_write, read_json, write_json
+from prunekit.io.checks import check_description, check_weights_file
 from prunekit.models.registry import ModelSpec, attach_spec, spec_of
 
 FORMAT = "prunekit-checkpoint"
@@ -115,17 +116,18 @@ def save_checkpoint(
 def read_description(directory: str | Path) -> dict[str, Any]:
     """``model.json`` of a checkpoint folder, checked to be one."""
     directory = Path(directory)
+    if directory.is_file():
+        raise PrunekitError(f"checkpoint {directory} is a file: give the checkpoint folder (the one holding {DESCRIPTION})")
     if not directory.is_dir():
         raise PrunekitError(f"checkpoint folder {directory} does not exist")
     path = directory / DESCRIPTION
     if not path.is_file() or not (directory / WEIGHTS).is_file():
         raise PrunekitError(f"{directory} is not a prunekit checkpoint (needs {DESCRIPTION} and {WEIGHTS})")
-    try:
-        desc = read_json(path)
-    except ValueError as err:
-        raise PrunekitError(f"{path} is not valid JSON: {err}") from None
+    desc = read_json(path)  # a damaged file is one error naming it
     if not isinstance(desc, dict) or desc.get("format") != FORMAT:
         raise PrunekitError(f"{path} is not a prunekit checkpoint description")
+    check_description(desc, path)
+    check_weights_file(directory / WEIGHTS)
     return desc
 
 

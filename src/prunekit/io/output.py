@@ -3,7 +3,9 @@ the new one in a hidden sibling, and rename it into place only when it is comple
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -13,6 +15,12 @@ from typing import Iterator
 from prunekit.errors import PrunekitError
 
 PARTIAL = ".partial"
+PARTIAL_NOTE = "prunekit_partial"
+"""Attribute set on an exception that left resumable state behind (the CLI's error line names it)."""
+_TMP = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
+"""A temporary file of :func:`prunekit.io.atomic.atomic_write` (``tempfile.mkstemp``'s 8 random characters)."""
+_OLD = re.compile(r"^\.(?P<name>.+)\.old-[a-z0-9_]{8}$")
+"""A folder made by :func:`set_aside`."""
 
 
 def staging_dir(out: str | os.PathLike) -> Path:
@@ -27,8 +35,10 @@ def occupied(path: Path) -> bool:
 
 
 def check_output(out: str | os.PathLike, overwrite: bool = False, option: str = "--out") -> Path:
-    """Refuse to write over existing work unless ``overwrite``; returns ``out`` as a Path."""
+    """Refuse to write over existing work unless ``overwrite``; returns ``out`` as a Path. What a killed
+    run left there first is tidied up (:func:`clean_orphans`)."""
     out = Path(out)
+    clean_orphans(out)
     if occupied(out) and not overwrite:
         raise PrunekitError(f"{option} {out} already exists: choose another {option}, or pass --overwrite to replace it")
     if out.exists() and not out.is_dir():
@@ -69,8 +79,72 @@ def staged_output(out: str | os.PathLike, overwrite: bool = False, *, keep_parti
     stage.mkdir(parents=True, exist_ok=True)
     try:
         yield stage
-    except BaseException:
+    except BaseException as err:
         if not keep_partial:
             shutil.rmtree(stage, ignore_errors=True)
+        elif stage.is_dir() and any(stage.iterdir()):
+            setattr(err, PARTIAL_NOTE, stage)
         raise
     publish(stage, out, overwrite)
+
+
+def partial_note(err: BaseException) -> str:
+    """What to say about the resumable state an error left behind ('' if none)."""
+    stage = getattr(err, PARTIAL_NOTE, None)
+    if stage is None:
+        return ""
+    return f"; the unfinished output is kept in {stage}: the same command resumes it (delete it to start over)"
+
+
+def _is_ours(folder: Path) -> bool:
+    """Whether ``folder`` is one prunekit writes: a staging folder, a checkpoint or a NetAdapt working folder."""
+    if folder.name.startswith(".") and folder.name.endswith(PARTIAL):
+        return True
+    return (folder / "model.json").is_file() or ((folder / "config.json").is_file()
+                                                 and (folder / "history.jsonl").is_file())
+
+
+def _remove_tmp_files(folder: Path) -> list[Path]:
+    """Delete atomic_write's orphaned temporary files anywhere under ``folder`` (one of ours)."""
+    removed = []
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            if _TMP.match(name):
+                path = Path(root) / name
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def clean_orphans(path: str | os.PathLike) -> list[Path]:
+    """Tidy up what a killed prunekit left around ``path``, a file or folder a command is about to write.
+
+    Only prunekit's own name patterns are touched: ``.NAME.XXXXXXXX.tmp`` files beside ``path`` (an
+    atomic write of ``path`` cut short) and inside it when it is one of prunekit's folders (checkpoint,
+    NetAdapt working folder, ``.NAME.partial`` staging folder); and ``.NAME.old-XXXXXXXX`` folders made
+    by :func:`set_aside`: put back when ``path`` is missing (the kill came before its replacement was in
+    place), deleted otherwise. Staging folders themselves are resumable state and are kept.
+    Returns the paths removed or restored.
+    """
+    path = Path(path)
+    parent = path.parent
+    done: list[Path] = []
+    if not parent.is_dir():
+        return done
+    for entry in sorted(parent.glob(f".{glob.escape(path.name)}.*")):
+        tmp, old = _TMP.match(entry.name), _OLD.match(entry.name)
+        if tmp and tmp["name"] == path.name and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)
+            done.append(entry)
+        elif old and old["name"] == path.name and entry.is_dir() and not entry.is_symlink():
+            inner = entry / path.name
+            if inner.exists() and not occupied(path):
+                if path.is_dir():
+                    path.rmdir()
+                os.replace(inner, path)
+            shutil.rmtree(entry, ignore_errors=True)
+            done.append(entry)
+    for folder in (path, staging_dir(path)):
+        if folder.is_dir() and not folder.is_symlink() and _is_ours(folder):
+            done += _remove_tmp_files(folder)
+    return done

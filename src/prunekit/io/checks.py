@@ -1,0 +1,44 @@
+"""Checks that a checkpoint folder's files are what they claim to be, before anything is built from them:
+each failure is one line naming the file and what to do (a damaged file is never half-used)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prunekit.errors import PrunekitError
+
+DAMAGED = "the file was edited or damaged: restore it, or write the checkpoint again"
+
+
+def check_weights_file(path: str | Path) -> None:
+    """Refuse a weights file that is not a complete safetensors file (only its header is read)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            f.keys()
+    except Exception as err:  # noqa: BLE001  (safetensors raises its own error type)
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise PrunekitError(f"{path} is not a readable safetensors file ({first}); {DAMAGED}") from None
+
+
+def _positive_ints(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) > 0
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value))
+
+
+def check_description(desc: dict[str, Any], path: str | Path) -> None:
+    """Refuse a ``model.json`` whose fields have the wrong form (before any model is built from it)."""
+    if not _positive_ints(desc.get("input_shape")):
+        raise PrunekitError(f"{path}: 'input_shape' must be a list of positive integers, got "
+                            f"{desc.get('input_shape')!r}; {DAMAGED}")
+    for key in ("model", "plan"):
+        if desc.get(key) is not None and not isinstance(desc[key], dict):
+            raise PrunekitError(f"{path}: {key!r} must be a JSON object or null; {DAMAGED}")
+    if not isinstance(desc.get("meta", {}), dict):
+        raise PrunekitError(f"{path}: 'meta' must be a JSON object; {DAMAGED}")
+    for key in ("data", "train"):
+        value = desc.get("meta", {}).get(key)
+        if value is not None and not isinstance(value, dict):
+            raise PrunekitError(f"{path}: 'meta.{key}' must be a JSON object; {DAMAGED}")
