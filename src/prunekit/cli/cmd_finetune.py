@@ -29,8 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fine-tune, save, print the before/after table."""
     desc = read_description(args.checkpoint).get("meta", {})
-    recorded = DataConfig.recorded(desc.get("data", {}))
-    base = TrainConfig.recorded(desc.get("train", {}))
+    recorded = DataConfig.recorded(desc.get("data"), f"{args.checkpoint}/model.json: meta.data")
+    base = TrainConfig.recorded(desc.get("train"), f"{args.checkpoint}/model.json: meta.train")
     cfg = train_config(args, base, **FINETUNE_DEFAULTS)
     result = finetune_checkpoint(args.checkpoint, args.out, cfg, teacher=args.teacher,
                                  data_cfg=data_config(args, recorded), progress=not args.quiet,

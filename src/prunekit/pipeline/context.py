@@ -49,6 +49,7 @@ class DataConfig(Settings):
         )
 
     @classmethod
-    def recorded(cls, d: dict[str, Any]) -> "DataConfig":
-        """The settings a checkpoint recorded (keys written by other prunekit versions are ignored)."""
-        return cls.from_dict(d, source="recorded data settings", ignore_unknown=True)
+    def recorded(cls, d: dict[str, Any] | None, source: str = "recorded data settings") -> "DataConfig":
+        """The settings a checkpoint recorded (keys written by other prunekit versions are ignored);
+        ``source`` names the file in error messages."""
+        return cls.from_dict(d or {}, source=source, ignore_unknown=True)

@@ -12,13 +12,14 @@ from typing import Any, Callable
 from prunekit.algorithms.netadapt import NetAdaptConfig, NetAdaptResult
 from prunekit.errors import PrunekitError
 from prunekit.io import load_checkpoint, save_checkpoint
-from prunekit.io.output import check_output, occupied, set_aside, staged_output
+from prunekit.io.output import check_output, clean_orphans, occupied, set_aside, staged_output
 from prunekit.pipeline.context import DataConfig
 from prunekit.pipeline.netadapt_run import NetAdapt, resolve_config
 from prunekit.pipeline.netadapt_task import DataEvaluate, DataFinetune, calibration_batches, data_task
-from prunekit.pipeline.steps import data_config_of
+from prunekit.pipeline.steps import check_data_fits, data_config_of
 from prunekit.pipeline.workdir import WorkDir
 from prunekit.training import evaluate
+from prunekit.training.config import check_device
 
 __all__ = ["DataEvaluate", "DataFinetune", "NetAdapt", "calibration_batches", "data_task", "netadapt_checkpoint"]
 
@@ -26,7 +27,7 @@ __all__ = ["DataEvaluate", "DataFinetune", "NetAdapt", "calibration_batches", "d
 def _resumed_inputs(work: WorkDir, checkpoint: str | Path | None, data_cfg: DataConfig | None):
     """The checkpoint and data settings a resumed run was started with (other data is refused)."""
     meta = work.config().get("meta", {})
-    saved_data = DataConfig.recorded(meta.get("data", {}))
+    saved_data = DataConfig.recorded(meta.get("data"), f"{work.path}/config.json: meta.data")
     if data_cfg is not None and data_cfg != saved_data:
         changed = ", ".join(k for k, v in data_cfg.to_dict().items() if saved_data.to_dict().get(k) != v)
         raise PrunekitError(f"--resume: {work.path} was started with other data settings ({changed}); resume with "
@@ -55,12 +56,17 @@ def netadapt_checkpoint(
     ``out``: also write the final network as a checkpoint folder there. An existing ``work_dir`` (or
     ``out``) is replaced only with ``overwrite``; with ``resume`` the run in ``work_dir`` continues.
     """
+    check_device(device)
     work = WorkDir(work_dir)
+    clean_orphans(work.path)
     resuming = resume and work.exists()
     if resume and not resuming:
         log(f"nothing to resume in {work_dir}: starting a new run")
     if resuming:
         checkpoint, data_cfg = _resumed_inputs(work, checkpoint, data_cfg)
+    elif work.exists() and not overwrite:
+        raise PrunekitError(f"--work-dir {work_dir} already holds a NetAdapt run: pass --resume to continue it, "
+                            "--overwrite to replace it, or choose another --work-dir")
     else:
         check_output(work_dir, overwrite, "--work-dir")
     if out is not None:
@@ -72,13 +78,19 @@ def netadapt_checkpoint(
     cfg = resolve_config(work if resuming else None, config, dict(options or {}))
     cfg.validate()
     data = data_cfg.load()
+    check_data_fits(ckpt, data)
     task = data_task(data, cfg, batch_size=batch_size, device=device, teacher=copy.deepcopy(ckpt.model))
-    old = set_aside(Path(work_dir)) if not resuming and occupied(Path(work_dir)) else None
     meta = {**ckpt.meta, "data": data_cfg.to_dict(), "source": str(checkpoint)}
     search = NetAdapt(ckpt.model, ckpt.example_inputs(), finetune=task.finetune, evaluate=task.evaluate,
                       score=task.score, calibration_data=task.calibration_data, work_dir=work_dir, resume=resuming,
                       executor=executor, progress=progress, log=log, meta=meta, config=cfg)
-    result = search.run()
+    old = set_aside(Path(work_dir)) if not resuming and occupied(Path(work_dir)) else None
+    try:
+        result = search.run()
+    except BaseException:
+        if old is not None:
+            clean_orphans(work.path)  # the replaced folder goes back if the new run saved nothing yet
+        raise
     test = evaluate(result.model, data.test, device=device)
     result.model.to("cpu")
     result.metrics.update(test_accuracy=test["accuracy"], test_loss=test["loss"])

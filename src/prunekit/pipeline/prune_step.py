@@ -11,7 +11,7 @@ from prunekit.errors import PrunekitError
 from prunekit.io import load_checkpoint, save_checkpoint
 from prunekit.io.output import check_output, staged_output
 from prunekit.pipeline.context import DataConfig
-from prunekit.pipeline.steps import data_config_of, fit_and_save, model_metrics
+from prunekit.pipeline.steps import check_data_fits, data_config_of, fit_and_save, model_metrics
 from prunekit.reports import format_table
 from prunekit.training import TrainConfig, seed_everything
 
@@ -41,7 +41,9 @@ def _open(src: str | Path, data_cfg: DataConfig | None):
     """The input checkpoint, its data settings and data."""
     ckpt = load_checkpoint(src)
     data_cfg = data_cfg or data_config_of(ckpt)
-    return ckpt, data_cfg, data_cfg.load()
+    data = data_cfg.load()
+    check_data_fits(ckpt, data)
+    return ckpt, data_cfg, data
 
 
 def prune_checkpoint(
@@ -93,7 +95,11 @@ def finetune_checkpoint(
     """Fine-tune a (pruned) checkpoint, optionally distilling from a ``teacher`` checkpoint; save at ``out``."""
     _check_paths(checkpoint, out, overwrite)
     ckpt, data_cfg, data = _open(checkpoint, data_cfg)
-    teacher_model = load_checkpoint(teacher).model if teacher else None
+    teacher_model = None
+    if teacher:
+        teacher_ckpt = load_checkpoint(teacher)
+        check_data_fits(teacher_ckpt, data, "--teacher")
+        teacher_model = teacher_ckpt.model
     seed_everything(train_cfg.seed)
     before = ckpt.metrics if "test_accuracy" in ckpt.metrics else model_metrics(ckpt.model, data)
     after = fit_and_save(ckpt.model, data, data_cfg, train_cfg, out, teacher=teacher_model, progress=progress,

@@ -55,7 +55,8 @@ class RunPlan:
 
     def data_for(self, checkpoint: Path) -> DataConfig:
         """The data settings ``checkpoint`` recorded, with this run's given settings on top."""
-        recorded = DataConfig.recorded(read_description(checkpoint).get("meta", {}).get("data", {}))
+        recorded = DataConfig.recorded(read_description(checkpoint).get("meta", {}).get("data"),
+                                       f"{checkpoint}/model.json: meta.data")
         return DataConfig.from_dict({**recorded.to_dict(), **self.data_given}, source="data options")
 
 
@@ -109,9 +110,21 @@ def check_outputs(plan: RunPlan) -> None:
     """Refuse, before any work, to replace step folders that exist (unless --overwrite or --resume)."""
     from prunekit.io.output import check_output
 
+    from prunekit.pipeline.workdir import WorkDir
+
     for step in plan.steps:
         resumable = plan.resume and step == "2" and plan.method == "netadapt"
         check_output(plan.folder(step), plan.overwrite or resumable)
+    if "2" in plan.steps and plan.method == "netadapt":
+        work = plan.work_dir or plan.out / "netadapt"
+        if WorkDir(work).exists() and not (plan.resume or plan.overwrite):
+            raise PrunekitError(f"--work-dir {work} already holds a NetAdapt run: pass --resume to continue it, "
+                                "--overwrite to replace it, or choose another --work-dir")
+        if not (plan.resume and WorkDir(work).exists()):
+            check_output(work, plan.overwrite, "--work-dir")
+    made_here = {plan.folder(s).resolve() for s in plan.steps}
+    if plan.teacher and "3" in plan.steps and Path(plan.teacher).resolve() not in made_here:
+        read_description(plan.teacher)  # a wrong --teacher is refused now, not after steps 1 and 2
 
 
 def run_pipeline(plan: RunPlan) -> list[tuple[str, dict[str, Any]]]:

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from prunekit.data import DataBundle
+from prunekit.data.validate import check_fits
+from prunekit.errors import PrunekitError
 from prunekit.io.output import check_output, staged_output
 from prunekit.io import Checkpoint, attach_input_shape, load_checkpoint, read_description, save_checkpoint
 from prunekit.models import create_model
@@ -18,6 +20,7 @@ from prunekit.models.registry import check_model_name
 from prunekit.pipeline.context import DataConfig
 from prunekit.resources import measure
 from prunekit.training import TrainConfig, evaluate, seed_everything, topk_key, train
+from prunekit.training.config import check_device
 
 TRAIN_LOG = "train_log.jsonl"
 TRAIN_STATE = "train-state"
@@ -40,14 +43,36 @@ def model_metrics(model: nn.Module, data: DataBundle, device: str = "cpu", topk:
     }
 
 
+def output_classes(model: nn.Module, input_shape: tuple[int, ...]) -> int | None:
+    """How many class scores ``model`` outputs for one input of ``input_shape`` (None when its output is not
+    a (batch, classes) tensor, e.g. a detector's)."""
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            out = model.eval()(torch.zeros(1, *input_shape))
+    except Exception:  # noqa: BLE001  (an odd model: the data check falls back to the input shape)
+        return None
+    finally:
+        model.train(was_training)
+    out = getattr(out, "logits", out)
+    return int(out.shape[1]) if torch.is_tensor(out) and out.dim() == 2 else None
+
+
+def check_data_fits(ckpt: Checkpoint, data: DataBundle, what: str = "checkpoint") -> None:
+    """Refuse, before any work, data that does not suit the checkpoint (channels, image size, classes): one
+    line naming the folder and the option to change."""
+    check_fits(data, ckpt.input_shape, output_classes(ckpt.model, ckpt.input_shape), f"{what} {ckpt.path}")
+
+
 def data_config_of(ckpt: Checkpoint) -> DataConfig:
     """The data settings a checkpoint was trained with."""
-    return DataConfig.from_dict(ckpt.meta.get("data", {}))
+    return DataConfig.from_dict(ckpt.meta.get("data") or {}, source=f"{ckpt.path}/model.json: meta.data")
 
 
 def recorded_data_config(path: str | Path) -> DataConfig:
     """The data settings recorded in a checkpoint folder, read without building its model."""
-    return DataConfig.from_dict(read_description(path).get("meta", {}).get("data", {}))
+    return DataConfig.from_dict(read_description(path).get("meta", {}).get("data") or {},
+                                source=f"{path}/model.json: meta.data")
 
 
 def fit_and_save(
@@ -116,14 +141,21 @@ def train_base(
     data = data_cfg.load()
     log(data.describe())
     seed_everything(train_cfg.seed)
-    model = create_model(model_name, data.num_classes, data.in_channels, data.input_size, **(model_kwargs or {}))
+    try:
+        model = create_model(model_name, data.num_classes, data.in_channels, data.input_size, **(model_kwargs or {}))
+    except TypeError as err:
+        if not model_kwargs:
+            raise
+        raise PrunekitError(f"--model-arg: {model_name} does not take {sorted(model_kwargs)} ({err})") from None
     return fit_and_save(model, data, data_cfg, train_cfg, out, progress=progress, log=log, overwrite=overwrite)
 
 
 def evaluate_checkpoint(path: str | Path, data_cfg: DataConfig | None = None, device: str = "cpu") -> dict[str, Any]:
     """Re-measure a checkpoint on its data (or ``data_cfg``): accuracy, MACs, params."""
+    check_device(device)
     ckpt = load_checkpoint(path)
     data = (data_cfg or data_config_of(ckpt)).load()
+    check_data_fits(ckpt, data)
     topk = int(ckpt.meta.get("train", {}).get("topk") or 1)  # the setting it was trained with
     with torch.no_grad():
         return model_metrics(ckpt.model, data, device, topk=topk)

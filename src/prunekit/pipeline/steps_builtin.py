@@ -56,7 +56,7 @@ def finetune_step(plan: RunPlan) -> dict[str, Any]:
     src = previous(plan, "3")
     from prunekit.io import read_description
 
-    recorded = TrainConfig.recorded(read_description(src).get("meta", {}).get("train", {}))
+    recorded = TrainConfig.recorded(read_description(src).get("meta", {}).get("train"), f"{src}/model.json: meta.train")
     cfg = TrainConfig.from_dict({**recorded.to_dict(), **FINETUNE_DEFAULTS, **plan.finetune_given},
                                 source="fine-tuning options")
     teacher = plan.teacher if plan.teacher else None

@@ -60,28 +60,45 @@ class WorkDir:
         atomic_write(self.path / HISTORY, lambda tmp: open(tmp, "w").close())
 
     def config(self) -> dict[str, Any]:
-        """The saved configuration."""
+        """The saved configuration (checked to have the form a run writes)."""
+        if self.path.is_file():
+            raise PrunekitError(f"{self.path} is a file: give a NetAdapt working folder (the one holding {CONFIG})")
         if not self.exists():
             raise PrunekitError(f"{self.path} holds no NetAdapt run (no {CONFIG})")
-        return read_json(self.path / CONFIG)
+        config = read_json(self.path / CONFIG)
+        fault = _config_fault(config)
+        if fault:
+            raise PrunekitError(f"{self.path / CONFIG} is not a NetAdapt run's configuration ({fault}): it was edited "
+                                "or damaged; restore it, or start a new run in another --work-dir")
+        return config
 
     def update_config(self, config: dict[str, Any]) -> None:
         """Save a changed configuration (e.g. options overridden on resume)."""
         write_json(self.path / CONFIG, config)
 
     def history(self) -> list[dict[str, Any]]:
-        """Finished iterations, in order (lines after a gap or a torn write are ignored)."""
+        """Finished iterations, in order (a torn last line is ignored; any other damage is an error naming the line)."""
         path = self.path / HISTORY
         if not path.is_file():
             return []
-        records = []
-        for line in path.read_text().splitlines():
+        try:
+            lines = path.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise PrunekitError(f"{path} is unreadable ({err}); restore it, or start a new run") from None
+        records: list[dict[str, Any]] = []
+        for number, line in enumerate(lines, 1):
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
-                break
-            if rec.get("iteration") != len(records) + 1 or not self.iteration_dir(rec["iteration"]).is_dir():
-                break
+                if number == len(lines):
+                    break  # a write cut short (older prunekit appended lines in place)
+                rec = None
+            fault = _record_fault(rec, len(records) + 1)
+            if fault is None and not self.iteration_dir(len(records) + 1).is_dir():
+                fault = f"its network {self.iteration_dir(len(records) + 1)} is missing"
+            if fault:
+                raise PrunekitError(f"{path}, line {number}: {fault}; the file was edited or damaged: restore it, "
+                                    "or start a new run in another --work-dir")
             records.append(rec)
         return records
 
@@ -102,3 +119,39 @@ class WorkDir:
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         """The final network's figures."""
         write_json(self.path / METRICS, metrics)
+
+
+RECORD_NUMBERS = ("iteration", "target", "resource", "accuracy", "channels", "seconds")
+"""Fields of a history line that readers use (``prunekit history``, ``pick``, resume)."""
+
+
+def _numbers(d: Any, *keys: str) -> bool:
+    return isinstance(d, dict) and all(isinstance(d.get(k), (int, float)) and not isinstance(d.get(k), bool)
+                                       for k in keys)
+
+
+def _config_fault(config: Any) -> str | None:
+    """What is wrong with a working folder's config.json (None if nothing)."""
+    if not isinstance(config, dict):
+        return "it is not a JSON object"
+    netadapt = config.get("netadapt")
+    if not isinstance(netadapt, dict) or not isinstance(netadapt.get("resource"), str):
+        return "'netadapt' is missing or has no 'resource'"
+    if not isinstance(config.get("meta", {}), dict):
+        return "'meta' is not an object"
+    if not _numbers(config.get("start"), "resource", "accuracy"):
+        return "'start' needs 'resource' and 'accuracy' numbers"
+    return None
+
+
+def _record_fault(rec: Any, expected: int) -> str | None:
+    """What is wrong with a history line (None if nothing)."""
+    if not isinstance(rec, dict):
+        return "not a JSON object"
+    candidates = rec.get("candidates")
+    if not _numbers(rec, *RECORD_NUMBERS) or not isinstance(rec.get("group"), str) or not isinstance(candidates, list) \
+            or not all(isinstance(c, dict) and isinstance(c.get("status"), str) for c in candidates):
+        return f"needs the numbers {', '.join(RECORD_NUMBERS)}, the group's name and the candidates list"
+    if rec["iteration"] != expected:
+        return f"iteration {rec['iteration']} where {expected} was expected"
+    return None

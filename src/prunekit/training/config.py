@@ -53,9 +53,10 @@ class TrainConfig(Settings):
         check_device(self.device)
 
     @classmethod
-    def recorded(cls, d: dict[str, Any]) -> "TrainConfig":
-        """The recipe a checkpoint recorded (keys written by other prunekit versions are ignored)."""
-        return cls.from_dict(d, source="recorded training settings", ignore_unknown=True)
+    def recorded(cls, d: dict[str, Any] | None, source: str = "recorded training settings") -> "TrainConfig":
+        """The recipe a checkpoint recorded (keys written by other prunekit versions are ignored);
+        ``source`` names the file in error messages."""
+        return cls.from_dict(d or {}, source=source, ignore_unknown=True)
 
 
 def check_device(device: str) -> None:
