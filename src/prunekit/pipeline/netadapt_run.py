@@ -19,6 +19,7 @@ from prunekit.algorithms.netadapt import (
 from prunekit.errors import PrunekitError
 from prunekit.io import attach_input_shape, plan_of
 from prunekit.models import spec_of
+from prunekit.pipeline.lut_guard import TableGuard
 from prunekit.pipeline.workdir import WorkDir
 from prunekit.reports import human
 
@@ -118,6 +119,11 @@ class NetAdapt:
         self.executor, self.metric, self.progress, self.log = executor, metric, progress, log
         self.meta = meta or {}
         self.config = resolve_config(self.work if self.resume else None, config, options)
+        self.table: TableGuard | None = None
+        if metric is None and TableGuard.applies(self.config):  # --lut FILE changes only if the run completes
+            self.config.validate()  # before any table is read or copied
+            self.table = TableGuard(self.config, progress, log)
+            metric = self.table.metric()
         self.search = NetAdaptSearch(model, example_inputs, self.config, self.task, metric=metric, executor=executor,
                                      events=self._events(), resume=self._resume_point() if self.resume else None,
                                      progress=progress)
@@ -130,8 +136,6 @@ class NetAdapt:
 
     def _resume_point(self) -> ResumePoint:
         saved = self.work.config()
-        saved["netadapt"] = self.config.to_dict()
-        self.work.update_config(saved)
         history = self.work.history()
         fresh = None
         if spec_of(self.model) is None:
@@ -148,7 +152,16 @@ class NetAdapt:
         """Adapt until the budget is met (or ``max_iters``); the final figures are saved in the folder."""
         if not self.resume:
             self.work.check_new()
-        result = self.search.run()
+        else:  # options given on resume replace the saved ones (written only now: nothing failed before)
+            self.work.update_config({**self.work.config(), "netadapt": self.config.to_dict()})
+        try:
+            result = self.search.run()
+        except BaseException as err:
+            if self.table is not None:
+                self.table.note(err)
+            raise
+        if self.table is not None:
+            self.table.publish()
         result.work_dir = self.work.path
         self.work.write_metrics(result.metrics)
         return result
