@@ -59,8 +59,9 @@ def _check(ratio, budget, budget_ratio, scope, resource) -> None:
         raise PrunekitError("give exactly one of ratio, budget or budget_ratio")
     if ratio is not None and not 0 <= ratio < 1:
         raise PrunekitError(f"ratio must be in [0, 1), got {ratio}")
-    if budget_ratio is not None and not 0 < budget_ratio <= 1:
-        raise PrunekitError(f"budget_ratio must be in (0, 1], got {budget_ratio}")
+    if budget_ratio is not None and not 0 < budget_ratio < 1:
+        raise PrunekitError(f"budget_ratio must be in (0, 1), got {budget_ratio}: it is the share of the model's "
+                            "resource to keep")
     if budget is not None and budget <= 0:
         raise PrunekitError(f"budget must be positive, got {budget}")
     if scope not in SCOPES:
@@ -70,6 +71,16 @@ def _check(ratio, budget, budget_ratio, scope, resource) -> None:
     if not getattr(RESOURCES.get(resource), "oneshot", True):
         raise PrunekitError(f"one-shot pruning budgets macs, flops or params; a {resource} budget needs NetAdapt "
                             "(prunekit netadapt, or prunekit run --method netadapt)")
+
+
+def unscorable(criterion: str, model: nn.Module, structure: ModelStructure) -> str:
+    """Why ``criterion`` scores no group of the model, and what to do (an error message)."""
+    if not structure.groups:
+        return "this model has no prunable channel group (every layer is excluded or fixed by its shape)"
+    needs_bn = get_criterion(criterion).__name__.startswith("bn_")
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    why = ": it has no BatchNorm layer, and this criterion scores BatchNorm scales" if needs_bn and not has_bn else ""
+    return f"criterion {criterion!r} cannot score any channel group of this model{why}; choose another criterion (e.g. l1)"
 
 
 def accumulate_gradients(model: nn.Module, data: Iterable, batches: int) -> None:
@@ -136,6 +147,8 @@ def prune(
     if needs_gradients(criterion):
         accumulate_gradients(pruned, data, gradient_batches)
     scores = score_groups(structure, criterion, seed=seed, threshold=threshold)
+    if not scores:
+        raise PrunekitError(unscorable(criterion, pruned, structure))
     pruned.zero_grad(set_to_none=True)
     if ratio is not None:
         if scope == "local":
@@ -156,7 +169,8 @@ def _counts_for_budget(structure, scores, example_inputs, scope, resource, budge
     base = cost({})
     target = budget if budget is not None else budget_ratio * base
     if base <= target:
-        return {}
+        raise PrunekitError(f"budget {target:.4g} {resource} is not below the model's {base:.4g} {resource}: "
+                            "nothing to prune; give a smaller budget")
     if scope == "local":
         steps = 1000
         counts_at = lambda n: local_counts(structure, scores, n / steps * 0.999)  # noqa: E731

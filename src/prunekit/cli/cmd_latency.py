@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from prunekit.cli.options import positive_int
 from prunekit.io import load_checkpoint
 from prunekit.latency import PLATFORMS, layer_costs, measure
 from prunekit.reports import format_table
@@ -16,9 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``prunekit latency``."""
     p.add_argument("--checkpoint", required=True, help="checkpoint folder")
     p.add_argument("--platform", default="torch-cpu", help=f"one of {', '.join(PLATFORMS)} (default torch-cpu)")
-    p.add_argument("--batch-size", type=int, default=1, help="batch size (default 1)")
-    p.add_argument("--threads", type=int, help="CPU threads (default: torch's setting)")
-    p.add_argument("--top", type=int, default=15, help="how many layers to list (default 15)")
+    p.add_argument("--batch-size", type=positive_int, default=1, help="batch size (default 1)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default: torch's setting)")
+    p.add_argument("--top", type=positive_int, default=15, help="how many layers to list (default 15)")
 
 
 def run(args: argparse.Namespace) -> int:

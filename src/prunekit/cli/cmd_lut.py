@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from prunekit.cli.options import positive_int
 from prunekit.errors import PrunekitError
 from prunekit.io import load_checkpoint
 from prunekit.latency import PLATFORMS, LatencyTable, build_lut, measure
@@ -24,9 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", default="torch-cpu", help=f"one of {', '.join(PLATFORMS)} (default torch-cpu)")
     p.add_argument("--out", help="build: the table's JSON file (extended if it exists)")
     p.add_argument("--lut", help="check: the table's JSON file")
-    p.add_argument("--batch-size", type=int, default=1, help="batch size (default 1)")
-    p.add_argument("--threads", type=int, help="CPU threads (default: torch's setting)")
-    p.add_argument("--min-channels-step", type=int, default=8, help="widths are multiples of this (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=1, help="batch size (default 1)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default: torch's setting)")
+    p.add_argument("--min-channels-step", type=positive_int, default=8, help="widths are multiples of this (default 8)")
     p.add_argument("--force", action="store_true", help="check: use a table measured on another platform")
 
 

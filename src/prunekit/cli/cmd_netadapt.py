@@ -6,14 +6,14 @@ import argparse
 from pathlib import Path
 
 from prunekit.algorithms.netadapt import TINYNN_ALIASES, NetAdaptConfig
-from prunekit.cli.options import add_data_args, add_settings, data_config, given, settings_from_args
+from prunekit.cli.options import add_data_args, add_settings, data_config, given, positive_int, settings_from_args
 from prunekit.errors import PrunekitError
 from prunekit.executors import ExecutorConfig, make_executor
 from prunekit.io import read_json
 from prunekit.pipeline.netadapt_step import netadapt_checkpoint
 from prunekit.pipeline.steps import recorded_data_config
 from prunekit.pipeline.workdir import WorkDir
-from prunekit.reports import model_summary_table
+from prunekit.reports import human, model_summary_table
 
 NAME = "netadapt"
 HELP = "adapt a checkpoint to a resource budget with NetAdapt (resumable)"
@@ -50,7 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="also write the final network as a checkpoint folder here")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --work-dir / --out if they already hold something (without --resume)")
-    p.add_argument("--batch-size", type=int, help="short-term fine-tuning batch size (default 64)")
+    p.add_argument("--batch-size", type=positive_int, help="short-term fine-tuning batch size (default 64)")
     p.add_argument("--device", help="cpu or cuda (default cpu)")
     add_netadapt_arguments(p)
     add_data_args(p)
@@ -62,6 +62,11 @@ def report(result, work_dir: Path) -> int:
     m = result.metrics
     print(model_summary_table([("start", start), ("adapted", m)]))
     print(f"test accuracy: {m['test_accuracy']:.4f}  (working folder: {work_dir})")
+    resource = WorkDir(work_dir).config()["netadapt"]["resource"]
+    if resource != "latency" and m.get(resource) is not None:
+        met = "met" if m[resource] <= m["budget"] else "NOT met"
+        print(f"{resource} measured: {human(m[resource])} ({m[resource] / m['base_resource']:.1%} of the start) "
+              f"against a budget of {human(m['budget'])}: {met}")
     measured = m.get("latency_measured_ms")
     if measured is not None:
         predicted = f" (predicted {m['latency_predicted_ms']:.3f} ms)" if "latency_predicted_ms" in m else ""

@@ -29,13 +29,13 @@ def choose_iteration(work: WorkDir, iteration: int | None, resource: float | Non
     history = work.history()
     if iteration is not None:
         if not 0 <= iteration <= len(history):
-            raise PrunekitError(f"iteration {iteration} not in this run (0 to {len(history)})")
+            raise PrunekitError(f"--iter {iteration} is not an iteration of this run (0 to {len(history)})")
         return iteration
     for h in history:
         if h["resource"] <= resource:
             return h["iteration"]
     lowest = min((h["resource"] for h in history), default=work.config()["start"]["resource"])
-    raise PrunekitError(f"no iteration is at or under {resource:.4g} (the lowest is {lowest:.4g})")
+    raise PrunekitError(f"--resource {resource:.4g}: no iteration is at or under it (the lowest is {lowest:.4g})")
 
 
 def run(args: argparse.Namespace) -> int:

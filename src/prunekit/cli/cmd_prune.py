@@ -8,7 +8,7 @@ from prunekit.algorithms.oneshot import PruneConfig
 from prunekit.cli.options import add_data_args, add_settings, data_config, settings_from_args
 from prunekit.pipeline.prune_step import prune_checkpoint
 from prunekit.pipeline.steps import recorded_data_config
-from prunekit.reports import model_summary_table
+from prunekit.reports import human, model_summary_table
 
 NAME = "prune"
 HELP = "prune a checkpoint one-shot with a criterion, to a ratio or a resource budget"
@@ -29,5 +29,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = settings_from_args(PruneConfig, args)
     result = prune_checkpoint(args.checkpoint, args.out, cfg, data_cfg=data_config(args, recorded),
                               overwrite=args.overwrite)
-    print(model_summary_table([("before", result["before"]), ("pruned", result["after"])]))
+    before, after = result["before"], result["after"]
+    print(model_summary_table([("before", before), ("pruned", after)]))
+    res = cfg.resource if cfg.ratio is None else "macs"
+    print(f"test accuracy: {after['test_accuracy']:.4f}, {res} {human(after[res])} ({after[res] / before[res]:.1%} of "
+          f"the model's)  (checkpoint: {args.out})")
     return 0

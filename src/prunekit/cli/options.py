@@ -22,6 +22,17 @@ FIELDS_ATTR = "_prunekit_fields"
 """On a parser: dest -> the field's type, for checking YAML values."""
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (a batch size, a thread count, ...)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _flag(f) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 

@@ -118,6 +118,10 @@ class NetAdaptConfig(Settings):
             raise PrunekitError("--final-round-to must be >= 1")
         if self.finetune_lr <= 0:
             raise PrunekitError(f"--finetune-lr must be > 0, got {self.finetune_lr}")
+        for name in ("threads", "latency_batch"):
+            value = getattr(self.latency, name)
+            if value is not None and value < 1:
+                raise PrunekitError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         latency_given = self.latency != LatencyConfig()
         if latency_given and self.resource != "latency":
             raise PrunekitError(f"latency settings need --resource latency, not {self.resource}")

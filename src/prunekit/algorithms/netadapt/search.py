@@ -226,7 +226,7 @@ class NetAdaptSearch:
         budget = self.budget(resource)
         if budget >= resource:
             raise PrunekitError(f"budget {budget:.4g} {self.config.resource} is not below the model's "
-                                f"{resource:.4g}: nothing to do")
+                                f"{resource:.4g}: nothing to do; give a smaller --budget or --budget-ratio")
         self._check_reachable(current, budget)
         accuracy = split_score(self.task.evaluate(current))[0]
         score = split_score(self.task.scorer()(current))[0] if self.task.score is not None else accuracy
@@ -241,7 +241,8 @@ class NetAdaptSearch:
         floor = cost({g.name: structure.removable(g.name) for g in structure.groups})
         if floor > budget:
             raise PrunekitError(f"budget {budget:.4g} {cfg.resource} cannot be reached: with every prunable group at "
-                                f"its minimum width ({cfg.min_channels_step} channels) the network still needs {floor:.4g}")
+                                f"its minimum width ({cfg.min_channels_step} channels) the network still needs {floor:.4g}; give a "
+                                "larger budget, or a smaller --min-channels-step")
 
     def _resume(self) -> tuple[_State, dict[str, Any]]:
         point = self.resume
