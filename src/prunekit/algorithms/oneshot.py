@@ -52,6 +52,11 @@ class PruneConfig(Settings):
         """Keyword arguments of :func:`prune`."""
         return {k: v for k, v in self.to_dict().items()}
 
+    def validate(self) -> None:
+        """Raise a clear error for settings that cannot work (before any model or data is loaded)."""
+        _check(self.ratio, self.budget, self.budget_ratio, self.scope, self.resource)
+        get_criterion(self.criterion)
+
 
 def _check(ratio, budget, budget_ratio, scope, resource) -> None:
     given = [x is not None for x in (ratio, budget, budget_ratio)]

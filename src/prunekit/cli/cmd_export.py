@@ -8,6 +8,7 @@ from pathlib import Path
 from prunekit.cli.options import positive_int
 from prunekit.errors import PrunekitError
 from prunekit.io import export_model, load_checkpoint
+from prunekit.io.output import clean_orphans
 
 NAME = "export"
 HELP = "export a checkpoint to ONNX or TorchScript"
@@ -25,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load and export."""
     out = Path(args.out)
+    clean_orphans(out)  # what a killed export left beside it
     if out.is_dir():
         raise PrunekitError(f"--out {out} is a folder: give the file to write, e.g. {out / 'model.onnx'}")
     if out.exists() and not args.overwrite:

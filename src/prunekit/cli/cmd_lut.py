@@ -9,6 +9,7 @@ from pathlib import Path
 from prunekit.cli.options import positive_int
 from prunekit.errors import PrunekitError
 from prunekit.io import load_checkpoint
+from prunekit.io.output import clean_orphans
 from prunekit.latency import PLATFORMS, LatencyTable, build_lut, measure
 from prunekit.reports import format_table
 
@@ -35,6 +36,7 @@ def _build(args: argparse.Namespace) -> int:
     if not args.out:
         raise PrunekitError("lut build needs --out FILE")
     out = Path(args.out)
+    clean_orphans(out)  # what a killed save left beside it
     # an existing file is read first: a corrupt or foreign one stops here, untouched
     table = LatencyTable.load(out, args.platform, args.threads) if out.exists() else None
     for directory in args.checkpoint:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from prunekit.pipeline.workdir import WorkDir
 from prunekit.errors import PrunekitError
+from prunekit.io import read_json
 from prunekit.io.output import check_output, publish, staging_dir
+from prunekit.reports import human
 
 NAME = "pick"
 HELP = "export a NetAdapt iteration's model (--iter N, or the first at or under --resource X) as a checkpoint"
@@ -51,5 +53,8 @@ def run(args: argparse.Namespace) -> int:
     shutil.rmtree(stage, ignore_errors=True)
     shutil.copytree(work.iteration_dir(n), stage)
     publish(stage, Path(args.out), args.overwrite)
-    print(f"iteration {n} -> {args.out}")
+    resource = work.config()["netadapt"]["resource"]
+    m = read_json(Path(args.out) / "metrics.json")
+    figures = ", ".join(f"{k} {human(m[k])}" for k in dict.fromkeys((resource, "macs", "params")) if k in m)
+    print(f"iteration {n} -> {args.out} ({figures}, val acc {m.get('val_accuracy', float('nan')):.4f})")
     return 0

@@ -35,6 +35,19 @@ def _resumed_inputs(work: WorkDir, checkpoint: str | Path | None, data_cfg: Data
     return checkpoint or meta.get("source"), saved_data
 
 
+def _check_outputs(work: WorkDir, resuming: bool, out: str | Path | None, overwrite: bool) -> None:
+    """Refuse, before any work, a working folder or --out that holds something (unless resuming or told to
+    overwrite); what a killed run left in the working folder is tidied up first."""
+    clean_orphans(work.path)
+    if not resuming and work.exists() and not overwrite:
+        raise PrunekitError(f"--work-dir {work.path} already holds a NetAdapt run: pass --resume to continue it, "
+                            "--overwrite to replace it, or choose another --work-dir")
+    if not resuming:
+        check_output(work.path, overwrite, "--work-dir")
+    if out is not None:
+        check_output(out, overwrite)
+
+
 def netadapt_checkpoint(
     checkpoint: str | Path | None,
     work_dir: str | Path,
@@ -58,19 +71,12 @@ def netadapt_checkpoint(
     """
     check_device(device)
     work = WorkDir(work_dir)
-    clean_orphans(work.path)
     resuming = resume and work.exists()
     if resume and not resuming:
         log(f"nothing to resume in {work_dir}: starting a new run")
     if resuming:
         checkpoint, data_cfg = _resumed_inputs(work, checkpoint, data_cfg)
-    elif work.exists() and not overwrite:
-        raise PrunekitError(f"--work-dir {work_dir} already holds a NetAdapt run: pass --resume to continue it, "
-                            "--overwrite to replace it, or choose another --work-dir")
-    else:
-        check_output(work_dir, overwrite, "--work-dir")
-    if out is not None:
-        check_output(out, overwrite)
+    _check_outputs(work, resuming, out, overwrite)
     if checkpoint is None:
         raise PrunekitError("--checkpoint is required (except when resuming)")
     ckpt = load_checkpoint(checkpoint)

@@ -63,6 +63,7 @@ def prune_checkpoint(
     from prunekit.data import batches
 
     cfg = (config or PruneConfig()).replace(**settings)
+    cfg.validate()
     _check_paths(checkpoint, out, overwrite)
     ckpt, data_cfg, data = _open(checkpoint, data_cfg)
     x = ckpt.example_inputs()
