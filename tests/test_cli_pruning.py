@@ -41,7 +41,7 @@ def test_prune_then_finetune(base, tmp_path, capsys):
 
 def test_slimming_fine_tunes_without_the_sparsity_penalty(tmp_path):
     slim = tmp_path / "slim"
-    assert main(["train", "--model", "lenet", "--dataset", "digits", "--epochs", "0.2", "--sparsity", "1e-4",
+    assert main(["train", "--model", "helloworld", "--dataset", "digits", "--epochs", "0.2", "--sparsity", "1e-4",
                  "--out", str(slim), "--quiet"]) == 0
     assert _json(slim / "model.json")["meta"]["train"]["sparsity"] == 1e-4
     assert main(["prune", "--checkpoint", str(slim), "--criterion", "bn_scale", "--scope", "global", "--ratio", "0.3",
