@@ -11,7 +11,7 @@ import yaml
 from prunekit.algorithms.netadapt import NetAdaptConfig
 from prunekit.algorithms.oneshot import PruneConfig
 from prunekit.cli import cmd_config, cmd_run
-from prunekit.cli.main import main
+from prunekit.cli.main import build_parser, main
 from prunekit.cli.options import add_settings, apply_config
 from prunekit.errors import PrunekitError
 from prunekit.executors import ExecutorConfig
@@ -19,6 +19,14 @@ from prunekit.latency.config import LatencyConfig
 from prunekit.pipeline.context import DataConfig
 from prunekit.settings import Settings, default_of, setting
 from prunekit.training import TrainConfig
+
+
+def parser_of(command):
+    return build_parser()[1][command]
+
+
+def render(*args):
+    return cmd_config.render(parser_of, *args)
 
 
 def cli_fields(cls) -> dict[str, object]:
@@ -48,7 +56,7 @@ def keys_with_comments(text: str) -> dict[str, list[str]]:
 
 
 def test_netadapt_file_has_every_setting_with_its_default_and_a_comment():
-    text = cmd_config.render("run", "netadapt")
+    text = render("run", "netadapt")
     doc = yaml.safe_load(text)
     expected = {**cli_fields(DataConfig), **cli_fields(TrainConfig), **cli_fields(NetAdaptConfig),
                 **cli_fields(ExecutorConfig)}
@@ -69,7 +77,7 @@ def test_netadapt_file_has_every_setting_with_its_default_and_a_comment():
 
 
 def test_oneshot_file_leaves_netadapt_out():
-    doc = yaml.safe_load(cmd_config.render("run", "l1"))
+    doc = yaml.safe_load(render("run", "l1"))
     assert doc["method"] == "l1"
     assert {k for k in cli_fields(PruneConfig) if k != "criterion"} <= set(doc)
     for name in ("short_term_iters", "init_reduction_ratio", "platform", "executor", "work_dir", "resume"):
@@ -78,8 +86,8 @@ def test_oneshot_file_leaves_netadapt_out():
 
 
 def test_every_key_round_trips_through_the_run_parser():
-    text = cmd_config.render("run", "netadapt")
-    parser = cmd_config.target_parser("run")
+    text = render("run", "netadapt")
+    parser = parser_of("run")
     apply_config(parser, yaml.safe_load(text))
     args = parser.parse_args([])
     plan = cmd_run.plan_from_args(args)
@@ -102,25 +110,25 @@ def test_a_new_setting_appears_by_itself(monkeypatch):
         add_settings(p, Extra, "extras")
 
     monkeypatch.setattr(cmd_run, "add_arguments", add_arguments)
-    text = cmd_config.render("run", "netadapt")
+    text = render("run", "netadapt")
     assert "# ==== extras ====\n\n# a brand-new knob\nnew_knob: 7\n" in text
     assert "# an optional one\nmaybe: null\n" in text
 
 
 def test_set_writes_values_and_refuses_bad_ones():
-    doc = yaml.safe_load(cmd_config.render("run", "netadapt", ["epochs=2", "exclude=[fc3]", "netadapt_lr=0.1",
+    doc = yaml.safe_load(render("run", "netadapt", ["epochs=2", "exclude=[fc3]", "netadapt_lr=0.1",
                                                               "model=vgg11"]))
     assert (doc["epochs"], doc["exclude"], doc["finetune_lr"], doc["model"]) == (2, ["fc3"], 0.1, "vgg11")
     with pytest.raises(PrunekitError, match="unknown config key 'bogus'"):
-        cmd_config.render("run", None, ["bogus=1"])
+        render("run", None, ["bogus=1"])
     with pytest.raises(PrunekitError, match="'epochs' needs a number"):
-        cmd_config.render("run", None, ["epochs=abc"])
+        render("run", None, ["epochs=abc"])
     with pytest.raises(PrunekitError, match="KEY=VALUE"):
-        cmd_config.render("run", None, ["epochs"])
+        render("run", None, ["epochs"])
     with pytest.raises(PrunekitError, match="unknown method"):
-        cmd_config.render("run", "magic")
+        render("run", "magic")
     with pytest.raises(PrunekitError, match="run only"):
-        cmd_config.render("netadapt", "l1")
+        render("netadapt", "l1")
 
 
 def test_the_written_oneshot_file_runs_unchanged(tmp_path, monkeypatch, capsys):

@@ -18,12 +18,12 @@ import textwrap
 import typing
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
 from prunekit import __version__
-from prunekit.cli.options import SETTINGS_ATTR, _actions, add_settings, apply_config
+from prunekit.cli.options import SETTINGS_ATTR, _actions, add_netadapt_arguments, add_settings, apply_config
 from prunekit.errors import PrunekitError
 from prunekit.settings import Settings, strip_optional
 
@@ -53,11 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", help="write the file here (default: print it)")
 
 
-def target_parser(command: str) -> argparse.ArgumentParser:
-    """The parser of ``prunekit COMMAND``, as the command line builds it."""
-    from prunekit.cli.main import build_parser  # main imports this module
-
-    return build_parser()[1][command]
+ParserOf = Callable[[str], argparse.ArgumentParser]
+"""Command name -> a fresh parser of ``prunekit COMMAND`` (``prunekit.cli.main`` passes it in ``args.parser_of``)."""
 
 
 def _dests(parser: argparse.ArgumentParser) -> set[str]:
@@ -70,7 +67,6 @@ def left_out(command: str, method: str | None) -> set[str]:
     if command != "run":
         return set()
     from prunekit.algorithms.oneshot import PruneConfig
-    from prunekit.cli.cmd_netadapt import add_netadapt_arguments
 
     netadapt, oneshot = argparse.ArgumentParser(add_help=False), argparse.ArgumentParser(add_help=False)
     add_netadapt_arguments(netadapt)
@@ -165,15 +161,16 @@ def _group_lines(parser: argparse.ArgumentParser, group, skipped: set[str], exam
     return lines
 
 
-def render(command: str = "run", method: str | None = None, values: list[str] | None = None) -> str:
-    """The config file's text for ``prunekit COMMAND`` (``method``: run's --method)."""
-    parser = target_parser(command)
+def render(parser_of: ParserOf, command: str = "run", method: str | None = None,
+           values: list[str] | None = None) -> str:
+    """The config file's text for ``prunekit COMMAND`` (``method``: run's --method; ``values``: KEY=VALUE items)."""
+    parser = parser_of(command)
     if method is not None and command != "run":
         raise PrunekitError("--method is an option of prunekit run only (use --command run)")
     method_action = next(a for a in parser._actions if a.dest == "method") if command == "run" else None
     if method_action is not None and method is not None and method not in method_action.choices:
         raise PrunekitError(f"--method: unknown method {method!r}; valid: {', '.join(method_action.choices)}")
-    given = parse_values(values or [], target_parser(command))
+    given = parse_values(values or [], parser_of(command))
     if method is not None:
         given["method"] = method
     skipped = left_out(command, given.get("method"))
@@ -190,13 +187,13 @@ def render(command: str = "run", method: str | None = None, values: list[str] | 
             title += f" (the options that apply to --method {given.get('method')})"
         lines += ["", f"# ==== {title} ===="] + body
     text = "\n".join(lines) + "\n"
-    apply_config(target_parser(command), yaml.safe_load(text), where="prunekit config (internal check)")
+    apply_config(parser_of(command), yaml.safe_load(text), where="prunekit config (internal check)")
     return text
 
 
 def run(args: argparse.Namespace) -> int:
     """Print (or write) the config file."""
-    text = render(args.command, args.method, args.values)
+    text = render(args.parser_of, args.command, args.method, args.values)
     if args.output:
         Path(args.output).write_text(text)
     else:

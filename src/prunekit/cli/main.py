@@ -48,6 +48,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
         subparsers[module.NAME] = p
+    parser.set_defaults(parser_of=lambda name: build_parser()[1][name])  # prunekit config reads the others
     return parser, subparsers
 
 
