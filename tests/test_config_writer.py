@@ -161,3 +161,17 @@ def test_printed_by_default(capsys):
     assert main(["config", "--command", "train"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("# Every option of `prunekit train`") and "\nmodel: lenet\n" in out
+
+
+def test_from_fills_a_partial_config_written_with_tinynn_names(tmp_path):
+    partial = tmp_path / "config.yml"
+    partial.write_text("budget_type: params\nbudget_ratio: 0.75\nbudget_reduce_rate_init: 0.05\nnetadapt_lr: 0.001\n"
+                       "netadapt_max_iter: 30\nnetadapt_max_rounds: 50\nnetadapt_min_feature_size: 4\n")
+    doc = yaml.safe_load(cmd_config.render(parser_of, "netadapt", None, ["netadapt_lr=0.002"], partial))
+    assert (doc["resource"], doc["budget_ratio"], doc["init_reduction_ratio"], doc["finetune_lr"],
+            doc["short_term_iters"], doc["max_iters"], doc["min_channels_step"]) == \
+        ("params", 0.75, 0.05, 0.002, 30, 50, 4)
+    assert "budget_type" not in doc and doc["reduction_decay"] == 0.96  # prunekit's names, every default
+    partial.write_text("metrics: l2_norm\n")
+    with pytest.raises(PrunekitError, match="unknown config key 'metrics'"):
+        cmd_config.render(parser_of, "netadapt", None, [], partial)

@@ -23,7 +23,9 @@ from typing import Any, Callable
 import yaml
 
 from prunekit import __version__
-from prunekit.cli.options import SETTINGS_ATTR, _actions, add_netadapt_arguments, add_settings, apply_config
+from prunekit.cli.options import (
+    SETTINGS_ATTR, _actions, add_netadapt_arguments, add_settings, apply_config, load_config_file,
+)
 from prunekit.errors import PrunekitError
 from prunekit.settings import Settings, strip_optional
 
@@ -50,6 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                     "that apply to it")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="values",
                    help="write this value instead of the default (YAML syntax, e.g. epochs=2, exclude=[fc3]); repeatable")
+    p.add_argument("--from", dest="from_file", metavar="FILE", help="start from this YAML config file's values (e.g. "
+                   "one using TinyNeuralNetwork's names); --set wins over it")
     p.add_argument("--output", "-o", help="write the file here (default: print it)")
 
 
@@ -76,9 +80,11 @@ def left_out(command: str, method: str | None) -> set[str]:
     return _dests(netadapt) - _dests(oneshot)
 
 
-def parse_values(items: list[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
-    """``--set KEY=VALUE`` items as {option dest: value}, checked like a config file's keys."""
-    raw = {}
+def parse_values(items: list[str], parser: argparse.ArgumentParser, base: dict[str, Any] | None = None,
+                 where: str = "--set") -> dict[str, Any]:
+    """``base`` (e.g. a config file's values) and ``--set KEY=VALUE`` items over it as {option dest: value},
+    checked like a config file's keys (other tools' names for NetAdapt's settings are accepted)."""
+    raw = {str(k).replace("-", "_"): v for k, v in (base or {}).items()}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
@@ -88,7 +94,7 @@ def parse_values(items: list[str], parser: argparse.ArgumentParser) -> dict[str,
         except yaml.YAMLError:
             raise PrunekitError(f"--set {item!r}: the value is not valid YAML") from None
     aliases = getattr(parser, "config_aliases", None) or {}
-    apply_config(parser, raw, aliases, where="--set")  # one clear error for an unknown key or a bad value
+    apply_config(parser, raw, aliases, where=where)  # one clear error for an unknown key or a bad value
     dests = [_actions(parser)[aliases.get(k, k)].dest for k in raw]
     return {d: parser.get_default(d) for d in dests}
 
@@ -162,15 +168,17 @@ def _group_lines(parser: argparse.ArgumentParser, group, skipped: set[str], exam
 
 
 def render(parser_of: ParserOf, command: str = "run", method: str | None = None,
-           values: list[str] | None = None) -> str:
-    """The config file's text for ``prunekit COMMAND`` (``method``: run's --method; ``values``: KEY=VALUE items)."""
+           values: list[str] | None = None, base: str | Path | None = None) -> str:
+    """The config file's text for ``prunekit COMMAND`` (``method``: run's --method; ``values``: KEY=VALUE items;
+    ``base``: a YAML config file whose values are written instead of the defaults)."""
     parser = parser_of(command)
     if method is not None and command != "run":
         raise PrunekitError("--method is an option of prunekit run only (use --command run)")
     method_action = next(a for a in parser._actions if a.dest == "method") if command == "run" else None
     if method_action is not None and method is not None and method not in method_action.choices:
         raise PrunekitError(f"--method: unknown method {method!r}; valid: {', '.join(method_action.choices)}")
-    given = parse_values(values or [], parser_of(command))
+    where = f"--from {base} / --set" if base else "--set"
+    given = parse_values(values or [], parser_of(command), load_config_file(base) if base else None, where)
     if method is not None:
         given["method"] = method
     skipped = left_out(command, given.get("method"))
@@ -193,7 +201,7 @@ def render(parser_of: ParserOf, command: str = "run", method: str | None = None,
 
 def run(args: argparse.Namespace) -> int:
     """Print (or write) the config file."""
-    text = render(args.parser_of, args.command, args.method, args.values)
+    text = render(args.parser_of, args.command, args.method, args.values, args.from_file)
     if args.output:
         Path(args.output).write_text(text)
     else:
