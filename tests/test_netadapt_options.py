@@ -20,9 +20,9 @@ from prunekit.training import evaluate
 QUICK = dict(short_term_iters=2, seed=0)
 
 
-def _netadapt(model, data, work_dir, **kw):
+def _netadapt(model, data, work_dir, log=lambda s: None, **kw):
     return NetAdapt(model, data.example_inputs(), finetune=DataFinetune(data, lr=0.01), evaluate=DataEvaluate(data),
-                    work_dir=work_dir, progress=False, log=lambda s: None, **{**QUICK, **kw})
+                    work_dir=work_dir, progress=False, log=log, **{**QUICK, **kw})
 
 
 def widths(model, data) -> dict[str, int]:
@@ -63,8 +63,9 @@ def test_resource_mode_is_unchanged_by_group_share(lenet, digits, tmp_path):
 
 
 def test_final_round_to_leaves_every_width_a_multiple_and_reports_both_accuracies(lenet, digits, tmp_path):
+    lines = []
     result = _netadapt(lenet, digits, tmp_path / "w", budget_ratio=0.7, step_mode="share", group_share=0.25,
-                       min_channels_step=1, final_round_to=4, exclude=["9"]).run()
+                       min_channels_step=1, final_round_to=4, exclude=["9"], log=lines.append).run()
     last = prunekit.load(tmp_path / "w" / "iterations" / f"{len(result.history):03d}")
     before, after = widths(last, digits), widths(result.model, digits)
     assert any(w % 4 for w in before.values())  # the search alone leaves odd widths (LeNet's first conv has 6)
@@ -80,6 +81,8 @@ def test_final_round_to_leaves_every_width_a_multiple_and_reports_both_accuracie
     assert m["macs"] < m["before_rounding_resource"] == result.history[-1]["resource"]
     assert json.loads((tmp_path / "w" / "metrics.json").read_text())["before_rounding_accuracy"] == \
         m["before_rounding_accuracy"]
+    assert any(line.startswith("widths rounded down to multiples of 4: macs") and
+               f"val acc {m['before_rounding_accuracy']:.4f} -> {m['val_accuracy']:.4f}" in line for line in lines)
 
 
 def test_without_final_round_to_the_last_iteration_is_the_result(lenet, digits, tmp_path):
