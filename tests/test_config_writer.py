@@ -80,7 +80,7 @@ def test_oneshot_file_leaves_netadapt_out():
     doc = yaml.safe_load(render("run", "l1"))
     assert doc["method"] == "l1"
     assert {k for k in cli_fields(PruneConfig) if k != "criterion"} <= set(doc)
-    for name in ("short_term_iters", "init_reduction_ratio", "platform", "executor", "work_dir", "resume"):
+    for name in ("short_term_iters", "init_reduction_ratio", "platform", "executor", "work_dir", "resume", "criterion"):
         assert name not in doc
     assert set(cli_fields(TrainConfig)) <= set(doc)
 

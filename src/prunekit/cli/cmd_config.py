@@ -74,7 +74,7 @@ def left_out(command: str, method: str | None) -> set[str]:
 
     netadapt, oneshot = argparse.ArgumentParser(add_help=False), argparse.ArgumentParser(add_help=False)
     add_netadapt_arguments(netadapt)
-    add_settings(oneshot, PruneConfig, "one-shot")
+    add_settings(oneshot, PruneConfig, "one-shot", skip=("criterion",))  # run's --method is the criterion
     if method == "netadapt":
         return _dests(oneshot) - _dests(netadapt)
     return _dests(netadapt) - _dests(oneshot)
@@ -192,7 +192,8 @@ def render(parser_of: ParserOf, command: str = "run", method: str | None = None,
             continue
         title = f"prunekit {command}" if group.title in ("options", "optional arguments") else group.title
         if any(a.dest in skipped for a in group._group_actions):
-            title += f" (the options that apply to --method {given.get('method')})"
+            title += " (the options that apply to " + ("NetAdapt)" if given.get("method") == "netadapt" else
+                                                       "one-shot pruning)")
         lines += ["", f"# ==== {title} ===="] + body
     text = "\n".join(lines) + "\n"
     apply_config(parser_of(command), yaml.safe_load(text), where="prunekit config (internal check)")
