@@ -23,6 +23,9 @@ from prunekit.training.config import TrainConfig
 
 FIELDS_ATTR = "_prunekit_fields"
 """On a parser: dest -> the field's type, for checking YAML values."""
+SETTINGS_ATTR = "_prunekit_settings"
+"""On a parser: dest -> [(settings class, field, default)] of every settings field the flag sets (for writing
+a full config file: ``prunekit config``)."""
 
 
 def _flag(f) -> str:
@@ -42,11 +45,15 @@ def add_settings(parser: argparse.ArgumentParser, cls: type[Settings], title: st
     group = parser.add_argument_group(title)
     known = getattr(parser, FIELDS_ATTR, {})
     setattr(parser, FIELDS_ATTR, known)
+    setattr(parser, SETTINGS_ATTR, getattr(parser, SETTINGS_ATTR, {}))
     for f, tp in settings_fields(cls):
-        if f.name in skip or not f.metadata.get("cli", True) or f.name in known:
+        if f.name in skip or not f.metadata.get("cli", True):
+            continue
+        default = (defaults or {}).get(f.name, default_of(f))
+        getattr(parser, SETTINGS_ATTR).setdefault(f.name, []).append((cls, f, default))
+        if f.name in known:
             continue
         known[f.name] = tp
-        default = (defaults or {}).get(f.name, default_of(f))
         inner, _ = strip_optional(tp)
         kwargs: dict[str, Any] = dict(dest=f.name, default=None, help=_help(f, default))
         if inner is bool:
