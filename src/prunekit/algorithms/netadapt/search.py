@@ -117,7 +117,7 @@ class NetAdaptSearch:
         budget = self.budget(base)
         stopped: str | None = None
         iteration = len(state.history) + 1
-        while iteration <= cfg.max_iters and state.resource > budget:
+        while (cfg.max_iters < 0 or iteration <= cfg.max_iters) and state.resource > budget:
             stopped = self._iterate(state, iteration, base, budget)
             if stopped:
                 break
