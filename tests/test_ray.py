@@ -80,3 +80,31 @@ def test_ray_options_need_the_ray_executor(tmp_path, capsys):
     assert main(["netadapt", "--checkpoint", str(tmp_path), "--work-dir", str(tmp_path / "w"), "--budget-ratio", "0.5",
                  "--cpus-per-candidate", "2"]) == 2
     assert "need --executor ray" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["adaptive-bn", "halving"])
+def test_ray_gives_the_serial_choices_in_every_scoring_mode(local_ray, tmp_path, mode):
+    import prunekit
+    from prunekit.algorithms.netadapt import NetAdaptConfig
+    from prunekit.data import load_dataset
+    from prunekit.pipeline.netadapt_task import data_task
+    from prunekit.training import TrainConfig, seed_everything, train
+
+    data = load_dataset("digits", train_subset=200)
+    seed_everything(0)
+    model = prunekit.create_model("resnet20", 10, 1, 8, width=4)
+    train(model, data.train, TrainConfig(epochs=1), progress=False)
+    cfg = NetAdaptConfig().with_changes(budget_ratio=0.85, scoring=mode, short_term_iters=2, min_channels_step=2,
+                                        init_reduction_ratio=0.08, bn_batches=2, score_samples=50, halving_keep=2,
+                                        max_iters=2)
+    task = data_task(data, cfg, batch_size=32)
+
+    def run(work, executor):
+        return NetAdapt(model, data.example_inputs(), finetune=task.finetune, evaluate=task.evaluate,
+                        score=task.score, calibration_data=task.calibration_data, work_dir=work, config=cfg,
+                        executor=executor, progress=False, log=lambda s: None).run().history
+
+    serial = run(tmp_path / "serial", None)
+    distributed = run(tmp_path / "ray", make_executor("ray"))
+    assert [(h["group"], h["resource"], h["accuracy"]) for h in distributed] == \
+        [(h["group"], h["resource"], h["accuracy"]) for h in serial]

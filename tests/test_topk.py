@@ -50,7 +50,7 @@ def test_every_epoch_record_has_top_k_and_throughput(digits):
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True])
 def test_topk_must_be_a_whole_number_from_one(bad):
-    with pytest.raises(PrunekitError, match="--topk must be a whole number >= 1"):
+    with pytest.raises(PrunekitError, match="topk"):
         TrainConfig(topk=bad)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from prunekit.algorithms.netadapt import TINYNN_ALIASES, NetAdaptConfig
-from prunekit.cli.options import add_data_args, add_settings, data_config, given, positive_int, settings_from_args
+from prunekit.cli.options import (
+    add_data_args, add_netadapt_arguments, data_config, executor_from_args, given, netadapt_options, positive_int,
+)
 from prunekit.errors import PrunekitError
-from prunekit.executors import ExecutorConfig, make_executor
 from prunekit.io import read_json
 from prunekit.pipeline.netadapt_step import netadapt_checkpoint
 from prunekit.pipeline.steps import recorded_data_config
@@ -20,28 +20,6 @@ HELP = "adapt a checkpoint to a resource budget with NetAdapt (resumable)"
 MISSED_BUDGET = 3
 """Exit status of a run that ended above its budget (as measured, or because no candidate could reach the
 next target): the network is saved, but it is not what was asked for. A run stopped by --max-iters exits 0."""
-
-
-def add_netadapt_arguments(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """NetAdapt's options (its settings' fields) and the executor's (shared with ``prunekit run``)."""
-    add_settings(p, NetAdaptConfig, "NetAdapt", skip=skip)
-    add_settings(p, ExecutorConfig, "executor")
-    p.add_argument("--work-dir", help="working folder (history, every iteration's model, resume)")
-    p.add_argument("--resume", action="store_true", default=None, help="continue the run in --work-dir")
-    p.config_aliases = TINYNN_ALIASES
-
-
-def netadapt_options(args: argparse.Namespace) -> dict:
-    """NetAdapt's settings that were given (the rest keep their defaults, or a resumed run's)."""
-    opts = given(NetAdaptConfig, args)
-    if opts.get("lut"):
-        opts["lut"] = str(Path(opts["lut"]).resolve())  # resuming from another folder still finds it
-    return opts
-
-
-def executor_from_args(args: argparse.Namespace):
-    """The executor the options ask for (checked before any work)."""
-    return make_executor(settings_from_args(ExecutorConfig, args))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

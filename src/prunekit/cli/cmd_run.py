@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from prunekit.algorithms.oneshot import PruneConfig
-from prunekit.cli.cmd_netadapt import add_netadapt_arguments, executor_from_args, netadapt_options
-from prunekit.cli.cmd_train import add_model_args, parse_model_args
-from prunekit.cli.options import add_data_args, add_settings, add_train_args, given, settings_from_args, train_config
+from prunekit.cli.options import (
+    add_data_args, add_model_args, add_netadapt_arguments, add_settings, add_train_args, executor_from_args, given,
+    netadapt_options, parse_model_args, settings_from_args, train_config,
+)
 from prunekit.criteria import list_criteria
 from prunekit.errors import PrunekitError
 from prunekit.pipeline.context import DataConfig

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from prunekit.cli.options import add_data_args, add_train_args, data_config, train_config
+from prunekit.cli.options import add_data_args, add_model_args, add_train_args, data_config, parse_model_args, train_config
 from prunekit.errors import PrunekitError
 from prunekit.pipeline import train_base
 from prunekit.reports import model_summary_table
 
 NAME = "train"
 HELP = "train a model on a dataset and save a checkpoint folder"
-
-
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    """--model and --model-arg."""
-    p.add_argument("--model", help="zoo name, torchvision:NAME, or package.module:function")
-    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra model argument (JSON value), e.g. width_mult=0.5; repeatable")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,20 +20,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace --out if it already holds something")
     add_data_args(p)
     add_train_args(p)
-
-
-def parse_model_args(items: list[str]) -> dict:
-    """['width_mult=0.5', 'hidden=128'] -> {'width_mult': 0.5, 'hidden': 128}."""
-    out = {}
-    for item in items or []:
-        key, sep, value = str(item).partition("=")
-        if not sep or not key:
-            raise PrunekitError(f"--model-arg expects KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def run(args: argparse.Namespace) -> int:

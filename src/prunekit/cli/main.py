@@ -10,7 +10,7 @@ from typing import NoReturn, Sequence
 
 from prunekit import __version__
 from prunekit.cli import (
-    cmd_eval, cmd_export, cmd_finetune, cmd_history, cmd_latency, cmd_lut, cmd_netadapt, cmd_pick, cmd_prune,
+    cmd_config, cmd_eval, cmd_export, cmd_finetune, cmd_history, cmd_latency, cmd_lut, cmd_netadapt, cmd_pick, cmd_prune,
     cmd_run, cmd_train,
 )
 from prunekit.cli.options import apply_config, load_config_file
@@ -18,7 +18,7 @@ from prunekit.errors import PrunekitError
 from prunekit.io.output import partial_note
 
 COMMANDS = (cmd_train, cmd_eval, cmd_prune, cmd_finetune, cmd_netadapt, cmd_history, cmd_pick, cmd_run, cmd_export,
-            cmd_latency, cmd_lut)
+            cmd_latency, cmd_lut, cmd_config)
 """Each module has NAME, HELP, add_arguments(parser) and run(args) -> int."""
 
 
@@ -49,6 +49,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
         subparsers[module.NAME] = p
+    parser.set_defaults(parser_of=lambda name: build_parser()[1][name])  # prunekit config reads the others
     return parser, subparsers
 
 

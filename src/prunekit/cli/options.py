@@ -7,19 +7,25 @@ type, help, default and choices are written once, in the settings class.
 from __future__ import annotations
 
 import argparse
+import json
 import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from prunekit.algorithms.netadapt import TINYNN_ALIASES, NetAdaptConfig
 from prunekit.errors import PrunekitError
+from prunekit.executors import ExecutorConfig, make_executor
 from prunekit.pipeline.context import DataConfig
 from prunekit.settings import Settings, choices_of, convert, default_of, settings_fields, strip_optional
 from prunekit.training.config import TrainConfig
 
 FIELDS_ATTR = "_prunekit_fields"
 """On a parser: dest -> the field's type, for checking YAML values."""
+SETTINGS_ATTR = "_prunekit_settings"
+"""On a parser: dest -> [(settings class, field, default)] of every settings field the flag sets (for writing
+a full config file: ``prunekit config``)."""
 
 
 def positive_int(text: str) -> int:
@@ -50,11 +56,15 @@ def add_settings(parser: argparse.ArgumentParser, cls: type[Settings], title: st
     group = parser.add_argument_group(title)
     known = getattr(parser, FIELDS_ATTR, {})
     setattr(parser, FIELDS_ATTR, known)
+    setattr(parser, SETTINGS_ATTR, getattr(parser, SETTINGS_ATTR, {}))
     for f, tp in settings_fields(cls):
-        if f.name in skip or not f.metadata.get("cli", True) or f.name in known:
+        if f.name in skip or not f.metadata.get("cli", True):
+            continue
+        default = (defaults or {}).get(f.name, default_of(f))
+        getattr(parser, SETTINGS_ATTR).setdefault(f.name, []).append((cls, f, default))
+        if f.name in known:
             continue
         known[f.name] = tp
-        default = (defaults or {}).get(f.name, default_of(f))
         inner, _ = strip_optional(tp)
         kwargs: dict[str, Any] = dict(dest=f.name, default=None, help=_help(f, default))
         if inner is bool:
@@ -180,3 +190,46 @@ def apply_config(parser: argparse.ArgumentParser, config: dict[str, Any], aliase
         if action.dest in values:
             action.required = False
     parser.set_defaults(**values)
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--model and --model-arg."""
+    p.add_argument("--model", help="zoo name, torchvision:NAME, or package.module:function")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra model argument (JSON value), e.g. width_mult=0.5; repeatable")
+
+
+def parse_model_args(items: list[str]) -> dict:
+    """['width_mult=0.5', 'hidden=128'] -> {'width_mult': 0.5, 'hidden': 128}."""
+    out = {}
+    for item in items or []:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key:
+            raise PrunekitError(f"--model-arg expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def add_netadapt_arguments(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """NetAdapt's options (its settings' fields) and the executor's (shared with ``prunekit run``)."""
+    add_settings(p, NetAdaptConfig, "NetAdapt", skip=skip)
+    add_settings(p, ExecutorConfig, "executor")
+    p.add_argument("--work-dir", help="working folder (history, every iteration's model, resume)")
+    p.add_argument("--resume", action="store_true", default=None, help="continue the run in --work-dir")
+    p.config_aliases = TINYNN_ALIASES
+
+
+def netadapt_options(args: argparse.Namespace) -> dict:
+    """NetAdapt's settings that were given (the rest keep their defaults, or a resumed run's)."""
+    opts = given(NetAdaptConfig, args)
+    if opts.get("lut"):
+        opts["lut"] = str(Path(opts["lut"]).resolve())  # resuming from another folder still finds it
+    return opts
+
+
+def executor_from_args(args: argparse.Namespace):
+    """The executor the options ask for (checked before any work)."""
+    return make_executor(settings_from_args(ExecutorConfig, args))

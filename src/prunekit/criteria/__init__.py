@@ -8,7 +8,7 @@ A new criterion is one decorated function::
         return mean_over(filters(slices), lambda w: w.abs().sum(1), ctx)
 """
 
-from prunekit.criteria import magnitude, oneflow, similarity  # noqa: F401  (registers the criteria)
+from prunekit.criteria import magnitude, oneflow, similarity, tinynn  # noqa: F401  (registers the criteria)
 from prunekit.criteria.base import (
     CRITERIA, CriterionContext, alias_criterion, combine, filters, get_criterion, list_criteria, mean_over,
     needs_gradients, per_channel, register_criterion, score_group,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
-from prunekit.io import write_json
+from prunekit.io import read_description, save_checkpoint
 from prunekit.io.output import publish, staging_dir
 from prunekit.pipeline.context import DataConfig
 from prunekit.pipeline.netadapt_step import netadapt_checkpoint
@@ -44,8 +44,9 @@ def prune_step(plan: RunPlan) -> dict[str, Any]:
     dest = plan.folder("2")
     stage = staging_dir(dest)
     shutil.rmtree(stage, ignore_errors=True)
-    shutil.copytree(WorkDir(work_dir).iteration_dir(len(result.history)), stage)
-    write_json(stage / "metrics.json", result.metrics)
+    last = WorkDir(work_dir).iteration_dir(len(result.history))
+    # the final network: the last iteration's, or that network rounded by --final-round-to
+    save_checkpoint(stage, result.model, metrics=result.metrics, meta=read_description(last).get("meta", {}))
     publish(stage, dest, overwrite=True)  # checked before any work: new, or --overwrite / --resume
     return result.metrics
 

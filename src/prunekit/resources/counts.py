@@ -43,7 +43,7 @@ def flops(context: MetricContext) -> CountMetric:
     return CountMetric("flops")
 
 
-@register_resource("params")
+@register_resource("params", "weights")
 def params(context: MetricContext) -> CountMetric:
     """Parameter elements."""
     return CountMetric("params")

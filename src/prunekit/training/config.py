@@ -49,7 +49,7 @@ class TrainConfig(Settings):
         if not 0 <= self.distill_alpha <= 1 or self.distill_temperature <= 0:
             raise PrunekitError("distill_alpha must be in [0, 1] and distill_temperature > 0")
         if self.topk < 1:
-            raise PrunekitError(f"--topk must be >= 1, got {self.topk}")
+            raise PrunekitError(f"--topk must be a whole number >= 1, got {self.topk}")
         check_device(self.device)
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 import math
 import sys
 import time
@@ -119,6 +120,80 @@ class _Epoch:
         return record
 
 
+@dataclass
+class _Run:
+    """One training run's moving parts: the optimizer and its base rates, the data order, the progress."""
+
+    model: nn.Module
+    cfg: TrainConfig
+    optimizer: torch.optim.Optimizer
+    base_lrs: list[float]
+    generator: torch.Generator
+    total: int
+    teacher: nn.Module | None
+    memory_format: torch.memory_format = torch.contiguous_format
+    step: int = 0
+    epoch: int = 0
+
+    def batch(self, x: torch.Tensor, y: torch.Tensor, figures: _Epoch) -> None:
+        """One optimisation step on (x, y)."""
+        factor = lr_factor(self.cfg, self.step, self.total)
+        for g, lr in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = lr * factor
+        device = self.cfg.device
+        x = x.to(device, memory_format=self.memory_format) if x.dim() == 4 else x.to(device)
+        y = y.to(device)
+        out = self.model(x)
+        with torch.no_grad():
+            t_out = self.teacher(x) if self.teacher is not None else None
+        loss = _loss(out, y, t_out, self.cfg)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.sparsity:
+            add_bn_sparsity_grad(self.model, self.cfg.sparsity)
+        self.optimizer.step()
+        self.step += 1
+        figures.add(loss, out, y)
+
+    def epoch_pass(self, split: Split, per_epoch: int, augment: str, bar: tqdm) -> dict:
+        """One epoch (or what is left of the run); its record."""
+        self.epoch += 1
+        self.model.train()
+        figures = _Epoch(self.cfg.topk)
+        for x, y in batches(split, self.cfg.batch_size, shuffle=True, generator=self.generator, augment=augment):
+            if self.step >= self.total:
+                break
+            self.batch(x, y, figures)
+            bar.set_postfix(loss=f"{figures.loss_sum / figures.seen:.3f}", acc=f"{figures.correct / figures.seen:.3f}",
+                            sps=f"{figures.seen / max(time.perf_counter() - figures.t0, 1e-9):.0f}", refresh=False)
+            bar.update(1)
+        return figures.record(self.epoch, self.step, self.base_lrs[0] * lr_factor(self.cfg, self.step - 1, self.total))
+
+
+def _start(model: nn.Module, split: Split, cfg: TrainConfig, steps: int | None, teacher: nn.Module | None,
+           state: Path | None) -> tuple[_Run, list[dict], dict]:
+    """The run set up (resumed from ``state`` when it holds one), its earlier records, and its identity."""
+    model.to(torch.device(cfg.device))
+    if teacher is not None:
+        teacher.to(torch.device(cfg.device)).eval()
+    per_epoch = max(1, math.ceil(len(split) / cfg.batch_size))
+    total = steps if steps is not None else int(round(cfg.epochs * per_epoch))
+    optimizer = make_optimizer(model, cfg)
+    run = _Run(model, cfg, optimizer, [g["lr"] for g in optimizer.param_groups], torch.Generator().manual_seed(cfg.seed),
+               total, teacher)
+    expect = {"config": cfg.to_dict(), "total_steps": total, "samples": len(split)}
+    history: list[dict] = []
+    resumed = load_train_state(state, model, optimizer, run.generator, expect) if state is not None else None
+    if resumed:
+        run.step, run.epoch, history = resumed["step"], resumed["epoch"], resumed["history"]
+    if total > run.step:
+        first = next(iter(batches(split, min(2, len(split)))))[0]
+        run.memory_format = _memory_format(model, first.to(cfg.device), cfg)
+        if teacher is not None:
+            teacher.to(memory_format=run.memory_format)
+    return run, history, expect
+
+
 def train(
     model: nn.Module,
     train_split: Split,
@@ -138,66 +213,22 @@ def train(
 
     ``steps`` caps the number of batches (NetAdapt's short-term fine-tuning); otherwise
     ``cfg.epochs`` (may be fractional) sets it. Each epoch's record (loss, accuracy, validation
-    accuracy, top-k accuracies when ``cfg.topk`` > 1, samples/s) is appended to ``log_path`` as JSON lines. With ``state_dir`` the run's
-    state is saved there after every epoch, and a state found there (same settings) is resumed.
+    accuracy, top-k accuracies when ``cfg.topk`` > 1, samples/s) is written to ``log_path`` as JSON
+    lines. With ``state_dir`` the run's state is saved there after every epoch, and a state found
+    there (same settings) is resumed.
     """
-    device = torch.device(cfg.device)
-    model.to(device)
-    if teacher is not None:
-        teacher.to(device).eval()
-    per_epoch = max(1, math.ceil(len(train_split) / cfg.batch_size))
-    total = steps if steps is not None else int(round(cfg.epochs * per_epoch))
-    optimizer = make_optimizer(model, cfg)
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
-    gen = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict] = []
-    step, epoch = 0, 0
     state = Path(state_dir) if state_dir else None
-    expect = {"config": cfg.to_dict(), "total_steps": total, "samples": len(train_split)}
-    if state is not None:
-        resumed = load_train_state(state, model, optimizer, gen, expect)
-        if resumed:
-            step, epoch, history = resumed["step"], resumed["epoch"], resumed["history"]
-    if total > step:
-        first = next(iter(batches(train_split, min(2, len(train_split)))))[0]
-        fmt = _memory_format(model, first.to(device), cfg)
-        if teacher is not None:
-            teacher.to(memory_format=fmt)
+    run, history, expect = _start(model, train_split, cfg, steps, teacher, state)
+    per_epoch = max(1, math.ceil(len(train_split) / cfg.batch_size))
     log = open(log_path, "w") if log_path else None
     for record in history if log else ():  # a resumed run's earlier epochs
         log.write(json.dumps(record) + "\n")
     try:
-        while step < total:
-            epoch += 1
-            model.train()
-            figures = _Epoch(cfg.topk)
-            n_batches = min(per_epoch, total - step)
-            bar = tqdm(total=n_batches, desc=f"{desc} epoch {epoch}", leave=False, disable=not progress or None,
-                       file=sys.stderr, dynamic_ncols=True)
-            for x, y in batches(train_split, cfg.batch_size, shuffle=True, generator=gen, augment=augment):
-                if step >= total:
-                    break
-                factor = lr_factor(cfg, step, total)
-                for g, lr in zip(optimizer.param_groups, base_lrs):
-                    g["lr"] = lr * factor
-                x, y = x.to(device, memory_format=fmt) if x.dim() == 4 else x.to(device), y.to(device)
-                out = model(x)
-                with torch.no_grad():
-                    t_out = teacher(x) if teacher is not None else None
-                loss = _loss(out, y, t_out, cfg)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.sparsity:
-                    add_bn_sparsity_grad(model, cfg.sparsity)
-                optimizer.step()
-                step += 1
-                figures.add(loss, out, y)
-                bar.set_postfix(loss=f"{figures.loss_sum / figures.seen:.3f}",
-                                acc=f"{figures.correct / figures.seen:.3f}",
-                                sps=f"{figures.seen / max(time.perf_counter() - figures.t0, 1e-9):.0f}", refresh=False)
-                bar.update(1)
+        while run.step < run.total:
+            bar = tqdm(total=min(per_epoch, run.total - run.step), desc=f"{desc} epoch {run.epoch + 1}", leave=False,
+                       disable=not progress or None, file=sys.stderr, dynamic_ncols=True)
+            record = run.epoch_pass(train_split, per_epoch, augment, bar)
             bar.close()
-            record = figures.record(epoch, step, base_lrs[0] * lr_factor(cfg, step - 1, total))
             if val_split is not None and len(val_split):
                 val = evaluate(model, val_split, device=cfg.device, topk=cfg.topk)
                 record.update({f"val_{key}": value for key, value in val.items()})
@@ -206,8 +237,8 @@ def train(
                 log.write(json.dumps(record) + "\n")
                 log.flush()
             if state is not None:
-                save_train_state(state, model, optimizer, gen, {**expect, "step": step, "epoch": epoch,
-                                                                 "history": history})
+                save_train_state(state, model, run.optimizer, run.generator,
+                                 {**expect, "step": run.step, "epoch": run.epoch, "history": history})
             if on_epoch:
                 on_epoch(record)
     finally:

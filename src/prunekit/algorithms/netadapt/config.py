@@ -70,7 +70,7 @@ class NetAdaptConfig(Settings):
                              choices=STEP_MODES)
     group_share: float = setting(0.1, "share of a group's channels one candidate removes (--step-mode share)",
                                  aliases=("delta_crop",))
-    criterion: str = setting("l2", "which channels a candidate removes", choices=_criteria)
+    criterion: str = setting("l2", "which channels a candidate removes", choices=_criteria, aliases=("metrics",))
     exclude: list[str] = setting(factory=list, help="layer names to keep whole", metavar="LAYER")
     attention: str = setting("head_dims", "attention layers: prune one dimension in every head (head_dims), whole "
                                           "heads (heads), or neither (none)", choices=ATTENTION_MODES)
@@ -84,7 +84,7 @@ class NetAdaptConfig(Settings):
                                          "scoring; the kept network's otherwise)", aliases=("netadapt_max_iter",))
     finetune_lr: float = setting(0.01, "short-term fine-tuning learning rate", aliases=("netadapt_lr",))
     distill: bool = setting(False, "short-term fine-tuning distils from the unpruned model")
-    max_iters: int = setting(1000, "stop after this many iterations", aliases=("netadapt_max_rounds",))
+    max_iters: int = setting(1000, "stop after this many iterations (-1: no limit)", aliases=("netadapt_max_rounds",))
     final_round_to: int | None = setting(None, "after the search, round every group's width down to a multiple "
                                                "of N (reports accuracy before and after)", aliases=("resize_alf",))
     save_interval: int = setting(0, "save every candidate of every N-th iteration (0: only the kept networks)")
@@ -104,9 +104,9 @@ class NetAdaptConfig(Settings):
             raise PrunekitError(f"--budget-ratio must be in (0, 1), got {self.budget_ratio}")
         if self.budget is not None and self.budget <= 0:
             raise PrunekitError(f"--budget must be positive, got {self.budget}")
-        if self.min_channels_step < 1 or self.short_term_iters < 0 or self.max_iters < 0 or self.bn_batches < 1:
-            raise PrunekitError("--min-channels-step and --bn-batches must be >= 1, --short-term-iters and "
-                                "--max-iters >= 0")
+        if self.min_channels_step < 1 or self.short_term_iters < 0 or self.max_iters < -1 or self.bn_batches < 1:
+            raise PrunekitError("--min-channels-step and --bn-batches must be >= 1, --short-term-iters >= 0 and "
+                                "--max-iters >= 0 (or -1: no limit)")
         if not 0 < self.reduction_decay <= 1 or self.init_reduction_ratio <= 0 or not 0 < self.group_share < 1:
             raise PrunekitError("--reduction-decay must be in (0, 1], --init-reduction-ratio > 0 and "
                                 "--group-share in (0, 1)")
@@ -153,5 +153,5 @@ def iteration_target(config: NetAdaptConfig, current: float, base: float, iterat
     return target_schedule(current, iteration, reduction, config.reduction_decay, budget)
 
 
-TINYNN_ALIASES = {alias: name for alias, name in NetAdaptConfig.aliases().items()}
+TINYNN_ALIASES = {**NetAdaptConfig.aliases(), "netadapt_dir": "work_dir"}
 """TinyNeuralNetwork's (and the "Pruning" tool's) NetAdapt config keys -> prunekit's."""

@@ -117,7 +117,7 @@ class NetAdaptSearch:
         budget = self.budget(base)
         stopped: str | None = None
         iteration = len(state.history) + 1
-        while iteration <= cfg.max_iters and state.resource > budget:
+        while (cfg.max_iters < 0 or iteration <= cfg.max_iters) and state.resource > budget:
             stopped = self._iterate(state, iteration, base, budget)
             if stopped:
                 break
@@ -199,6 +199,9 @@ class NetAdaptSearch:
                 state.model = rounded
                 state.resource = self.metric.of_model(rounded, self.example_inputs)
                 state.accuracy = split_score(self.task.evaluate(rounded))[0]
+                self.events.message(f"widths rounded down to multiples of {cfg.final_round_to}: {cfg.resource} "
+                                    f"{human(final['before_rounding_resource'])} -> {human(state.resource)}, val acc "
+                                    f"{final['before_rounding_accuracy']:.4f} -> {state.accuracy:.4f}")
         state.model.eval()
         final = {**self.figures(state.model, state.accuracy, state.resource, len(state.history)), **final,
                  "budget": budget, "base_resource": base, "reached_budget": state.resource <= budget,
