@@ -64,13 +64,17 @@ def workspace(tmp_path_factory):
     return folder
 
 
-def _argv(command: str) -> list[str]:
+def _argv(command: str) -> tuple[list[str], str | None]:
+    """The command's arguments (globs expanded as bash does) and the file its stdout goes to (``> FILE``)."""
     words = shlex.split(command, comments=True)
+    target = None
+    if ">" in words:
+        words, target = words[: words.index(">")], words[words.index(">") + 1]
     out = []
     for w in words[1:]:
         matches = sorted(glob.glob(w)) if any(c in w for c in "*?[") else []
         out += matches or [w]  # as bash: a pattern that matches nothing stays as it is
-    return out
+    return out, target
 
 
 def _outputs(argv: list[str]) -> list[str]:
@@ -94,13 +98,16 @@ def test_command_runs_as_written(command, workspace, monkeypatch, capsys):
     first = command.split()[0]
     if first != "prunekit":
         pytest.skip(f"not run here: {NOT_RUN.get(first, 'not a prunekit command')}")
-    argv = _argv(command)
+    argv, target = _argv(command)
     needs = [o for o in _skipped_outputs if any(a == o or a.startswith(o + os.sep) for a in argv)]
     if needs:
         _skipped_outputs.extend(_outputs(argv))
         pytest.skip(f"reads {needs[0]}, which a skipped example writes")
     rc = main(argv)
-    err = capsys.readouterr().err.strip().splitlines()
+    captured = capsys.readouterr()
+    if target:
+        Path(target).write_text(captured.out)
+    err = captured.err.strip().splitlines()
     last = err[-1] if err else ""
     if rc == MISSED_BUDGET and "latency" in argv:
         return  # the budget missed as measured: a timing outcome on this machine, reported as such
