@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from prunekit.io import export_model, load_checkpoint
+from prunekit.cli.options import add_trust_args
 
 NAME = "export"
 HELP = "export a checkpoint to ONNX or TorchScript"
@@ -16,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", required=True, choices=("onnx", "torchscript"), help="output format")
     p.add_argument("--out", required=True, help="file to write")
     p.add_argument("--batch-size", type=int, default=1, help="batch size of the example input (default 1)")
+    add_trust_args(p)
 
 
 def run(args: argparse.Namespace) -> int:

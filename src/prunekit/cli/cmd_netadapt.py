@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prunekit.algorithms.netadapt import TINYNN_ALIASES, WorkDir
 from prunekit.errors import PrunekitError
-from prunekit.cli.options import add_data_args, data_config
+from prunekit.cli.options import add_data_args, add_trust_args, data_config
 from prunekit.executors import EXECUTORS, make_executor
 from prunekit.io import read_json
 from prunekit.pipeline.steps import recorded_data_config
@@ -86,6 +86,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_netadapt_arguments(p)
     add_data_args(p)
     p.config_aliases = TINYNN_ALIASES
+    add_trust_args(p)
 
 
 def run(args: argparse.Namespace) -> int:

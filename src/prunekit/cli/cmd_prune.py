@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from prunekit.errors import PrunekitError
-from prunekit.cli.options import add_data_args, data_config
+from prunekit.cli.options import add_data_args, add_trust_args, data_config
 from prunekit.pipeline.steps import recorded_data_config
 from prunekit.pipeline.prune_step import prune_checkpoint
 from prunekit.reports import model_summary_table
@@ -57,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="seed (random criterion, taylor's batches)")
     add_prune_arguments(p)
     add_data_args(p)
+    add_trust_args(p)
 
 
 def run(args: argparse.Namespace) -> int:

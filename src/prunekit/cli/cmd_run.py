@@ -11,7 +11,7 @@ from prunekit.cli.cmd_finetune import FINETUNE_DEFAULTS
 from prunekit.cli.cmd_netadapt import add_netadapt_arguments, executor_from_args, netadapt_options
 from prunekit.cli.cmd_prune import add_prune_arguments, prune_options
 from prunekit.cli.cmd_train import parse_model_args
-from prunekit.cli.options import add_data_args, add_train_args, data_config, train_config
+from prunekit.cli.options import add_data_args, add_train_args, add_trust_args, data_config, train_config
 from prunekit.errors import PrunekitError
 from prunekit.io import read_description, read_json, write_json
 from prunekit.io.output import check_output, occupied, publish, set_aside, staging_dir
@@ -43,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_train_args(p, epochs_help="epochs of step 1 (training the base model)")
     p.add_argument("--finetune-epochs", type=float, help="epochs of step 3 (default: the same as --epochs)")
     p.add_argument("--longterm-lr", type=float, help="learning rate of step 3, the long-term fine-tuning (default 0.01)")
+    add_trust_args(p)
 
 
 def parse_steps(text: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from prunekit.cli.options import add_data_args, add_train_args, data_config, train_config
+from prunekit.cli.options import add_data_args, add_train_args, add_trust_args, data_config, train_config
 from prunekit.errors import PrunekitError
 from prunekit.pipeline import train_base
 from prunekit.reports import model_summary_table
@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace --out if it already holds something")
     add_data_args(p)
     add_train_args(p)
+    add_trust_args(p)
 
 
 def parse_model_args(items: list[str]) -> dict:

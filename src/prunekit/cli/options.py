@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -26,6 +27,40 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     g.add_argument("--image-size", type=int, help="resize every image to N x N pixels (e.g. 32 for CIFAR-sized models)")
     g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random 4-pixel crops and horizontal flips while training (default: on for CIFAR only)")
+
+
+def add_trust_args(p: argparse.ArgumentParser) -> None:
+    """--model-factory and --trust-factory: which ``package.module:function`` a checkpoint may import."""
+    g = p.add_argument_group("trust (a checkpoint folder is data, not code)")
+    g.add_argument("--model-factory", action="append", metavar="PKG.MODULE:FUNCTION",
+                   help="let checkpoints whose model.json names this factory of yours import and call it; repeatable")
+    g.add_argument("--trust-factory", action="store_true", default=None,
+                   help="let checkpoints import any package.module:function they name (runs their code: only for "
+                        "folders you trust)")
+
+
+@contextmanager
+def trust_from_args(args: argparse.Namespace) -> Iterator[None]:
+    """Within the block, checkpoints may import the factories the command line names (--model-factory, and a
+    factory given as --model on the command line itself); a factory named only in a --config file must be
+    allowed like one named in a checkpoint."""
+    from prunekit.models import is_user_factory, trusting
+    from prunekit.models.trust import check_trusted
+
+    from_config = getattr(args, "_from_config", {})
+    for key in ("model_factory", "trust_factory"):
+        if key in from_config:
+            raise PrunekitError(f"config file {args.config}: {key} may only be given on the command line "
+                                f"(--{key.replace('_', '-')}), never by a file")
+    names = list(getattr(args, "model_factory", None) or [])
+    trust_all = bool(getattr(args, "trust_factory", None))
+    model = getattr(args, "model", None)
+    if isinstance(model, str) and is_user_factory(model):
+        if from_config.get("model") == model:
+            check_trusted(model, f"config file {args.config}", names, trust_all, kind="a config file")
+        names.append(model)
+    with trusting(names, trust_all):
+        yield
 
 
 def add_train_args(p: argparse.ArgumentParser, epochs_help: str = "training epochs") -> None:
@@ -107,4 +142,4 @@ def apply_config(parser: argparse.ArgumentParser, config: dict[str, Any], aliase
     for key, value in list(values.items()):
         if isinstance(value, str) and any(a.dest == key and a.nargs in ("+", "*") for a in parser._actions):
             values[key] = [value]
-    parser.set_defaults(**values)
+    parser.set_defaults(**values, _from_config=dict(values))
