@@ -11,7 +11,9 @@ from prunekit.cli.cmd_finetune import FINETUNE_DEFAULTS
 from prunekit.cli.cmd_netadapt import add_netadapt_arguments, executor_from_args, netadapt_options
 from prunekit.cli.cmd_prune import add_prune_arguments, prune_options
 from prunekit.cli.cmd_train import parse_model_args
-from prunekit.cli.options import add_data_args, add_train_args, add_trust_args, data_config, train_config
+from prunekit.cli.options import (
+    add_data_args, add_train_args, add_trust_args, add_weights_arg, data_config, train_config,
+)
 from prunekit.errors import PrunekitError
 from prunekit.io import read_description, read_json, write_json
 from prunekit.io.output import check_output, occupied, publish, set_aside, staging_dir
@@ -29,7 +31,8 @@ STEP_DIRS = {"1": "base", "2": "pruned", "3": "finetuned"}
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``prunekit run``."""
-    p.add_argument("--model", help="zoo name, torchvision:NAME, or package.module:function (step 1)")
+    p.add_argument("--model", help="zoo name, torchvision:NAME, timm:NAME, hf:ARCH|CONFIG, ultralytics:NAME.yaml, "
+                   "or package.module:function (step 1)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="extra model argument; repeatable")
     p.add_argument("--out", required=True, help="working folder: base/, pruned/, finetuned/ go inside")
     p.add_argument("--overwrite", action="store_true", help="replace step folders that already exist under --out")
@@ -43,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_train_args(p, epochs_help="epochs of step 1 (training the base model)")
     p.add_argument("--finetune-epochs", type=float, help="epochs of step 3 (default: the same as --epochs)")
     p.add_argument("--longterm-lr", type=float, help="learning rate of step 3, the long-term fine-tuning (default 0.01)")
+    add_weights_arg(p)
     add_trust_args(p)
 
 
@@ -109,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.model:
             raise PrunekitError("step 1 needs --model")
         metrics = train_base(args.model, data_config(args), train_config(args), dirs["1"],
-                             model_kwargs=parse_model_args(args.model_arg), progress=not args.quiet,
+                             model_kwargs=parse_model_args(args.model_arg), weights=args.weights,
+                             progress=not args.quiet,
                              overwrite=args.overwrite)
         summary.append(("base", metrics))
     if "2" in steps:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from prunekit.cli.options import add_data_args, add_train_args, add_trust_args, data_config, train_config
+from prunekit.cli.options import (
+    add_data_args, add_train_args, add_trust_args, add_weights_arg, data_config, train_config,
+)
 from prunekit.errors import PrunekitError
 from prunekit.pipeline import train_base
 from prunekit.reports import model_summary_table
@@ -16,13 +18,15 @@ HELP = "train a model on a dataset and save a checkpoint folder"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``prunekit train``."""
-    p.add_argument("--model", required=True, help="zoo name, torchvision:NAME, or package.module:function")
+    p.add_argument("--model", required=True, help="zoo name, torchvision:NAME, timm:NAME, hf:ARCH|CONFIG, "
+                   "ultralytics:NAME.yaml, or package.module:function")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="extra model argument (JSON value), e.g. width_mult=0.5; repeatable")
     p.add_argument("--out", required=True, help="checkpoint folder to write (an unfinished run there is resumed)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it already holds something")
     add_data_args(p)
     add_train_args(p)
+    add_weights_arg(p)
     add_trust_args(p)
 
 
@@ -48,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         train_config(args),
         args.out,
         model_kwargs=parse_model_args(args.model_arg),
+        weights=args.weights,
         progress=not args.quiet,
         overwrite=args.overwrite,
     )

@@ -39,6 +39,13 @@ def add_trust_args(p: argparse.ArgumentParser) -> None:
                         "folders you trust)")
 
 
+def add_weights_arg(p: argparse.ArgumentParser) -> None:
+    """--weights: the user's own trained weights for a model built by name."""
+    p.add_argument("--weights", metavar="FILE",
+                   help="your trained weights for --model: a .safetensors file or a state dict saved with torch.save "
+                        "(read with weights_only=True: no pickled code)")
+
+
 @contextmanager
 def trust_from_args(args: argparse.Namespace) -> Iterator[None]:
     """Within the block, checkpoints may import the factories the command line names (--model-factory, and a

@@ -4,6 +4,7 @@ and a user's own ``package.module:function`` factory."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from torch import nn
@@ -83,6 +84,8 @@ def create_model(
     num_classes: int | None = 10,
     in_channels: int = 3,
     input_size: int | tuple[int, int] = 32,
+    *,
+    weights: str | Path | None = None,
     **kwargs: Any,
 ) -> nn.Module:
     """Build a model by name, adapted to the data's channels, spatial size and number of classes.
@@ -91,7 +94,9 @@ def create_model(
     (``torchvision:resnet18``, ``timm:resnet18``, ``hf:CONFIG.json``, ``ultralytics:yolov8n.yaml``:
     randomly initialised, nothing is downloaded), or ``package.module:function`` for a user's own
     factory, called with whichever of ``num_classes``, ``in_channels`` and ``input_size`` it accepts
-    plus ``kwargs``. ``num_classes=None`` keeps the source's default.
+    plus ``kwargs``. ``num_classes=None`` keeps the source's default. ``weights``: your own trained
+    weights to load, a ``.safetensors`` file or a ``torch.save``-d state dict (read with
+    ``weights_only=True``): see :func:`prunekit.models.weights.load_weights`.
     """
     size = _size2(input_size)
     if is_user_factory(name):
@@ -103,4 +108,8 @@ def create_model(
         model, name, kwargs = built.model, built.name, built.kwargs
     else:
         model = built
+    if weights is not None:
+        from prunekit.models.weights import load_weights
+
+        load_weights(model, weights, name)
     return attach_spec(model, ModelSpec(name, num_classes, in_channels, size, dict(kwargs)))
