@@ -51,7 +51,7 @@ def prune_options(args: argparse.Namespace) -> dict:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``prunekit prune``."""
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()  # one of them is required (checked in run: a --config may give it)
     src.add_argument("--checkpoint", help="checkpoint folder to prune (left untouched)")
     src.add_argument("--model", help="or build this model by name and prune it: timm:NAME, hf:ARCH|CONFIG, "
                      "ultralytics:NAME.yaml, torchvision:NAME, a zoo name (with --weights FILE for your weights)")
@@ -84,6 +84,8 @@ def _source(args: argparse.Namespace) -> tuple:
 
 def run(args: argparse.Namespace) -> int:
     """Prune, save, print the before/after table."""
+    if not args.model and not args.checkpoint:
+        raise PrunekitError("prune needs --checkpoint FOLDER, or --model NAME to build the model to prune")
     if args.model:
         source, data_cfg = _source(args)
     else:

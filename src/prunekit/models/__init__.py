@@ -1,4 +1,4 @@
-"""Models by name: prunekit's zoo (sized for small images), trusted sources (``torchvision:``, ...) and user factories."""
+"""Models by name: prunekit's zoo (sized for small images), trusted sources (``timm:``, ...) and user factories."""
 
 from prunekit.models import mobilenet, resnet_cifar, small, vgg  # noqa: F401  (registers the zoo)
 from prunekit.models.registry import (

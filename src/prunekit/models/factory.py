@@ -17,7 +17,8 @@ _FACTORY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za
 def check_factory_name(path: str) -> None:
     """Refuse anything but ``package.module:function`` (dotted identifiers), before importing anything."""
     if not _FACTORY.match(path):
-        raise PrunekitError(f"{shown(path)} is neither a model source (PREFIX:NAME) nor a package.module:function factory")
+        raise PrunekitError(f"{shown(path)} is neither a model source (PREFIX:NAME) nor a package.module:function "
+                            "factory")
 
 
 def shown(name: str, limit: int = 200) -> str:
@@ -27,7 +28,8 @@ def shown(name: str, limit: int = 200) -> str:
     return repr(name[:limit])
 
 
-def call_factory(path: str, num_classes: int | None, in_channels: int, size: tuple[int, int], **kwargs: Any) -> nn.Module:
+def call_factory(path: str, num_classes: int | None, in_channels: int, size: tuple[int, int],
+                 **kwargs: Any) -> nn.Module:
     """Import ``package.module`` and call ``function`` with whichever of ``num_classes``, ``in_channels``
     and ``input_size`` it accepts, plus ``kwargs``. Only for names the user gave (see :mod:`prunekit.models.trust`)."""
     check_factory_name(path)

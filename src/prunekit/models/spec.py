@@ -86,11 +86,12 @@ def check_kwargs(kwargs: Any, where: str) -> None:
         if key in RESERVED:
             raise PrunekitError(f"{where}: {key!r} is set by prunekit itself and may not be given as a model argument")
         if not is_plain_json(value):
-            raise PrunekitError(f"{where}: {key!r} must be a plain JSON value (string, number, bool, null, list, object)")
+            raise PrunekitError(f"{where}: {key!r} must be a plain JSON value (string, number, bool, null, list, "
+                                "object)")
 
 
 def is_plain_json(value: Any, depth: int = 0) -> bool:
-    """Whether ``value`` is made only of JSON's types (finite numbers, string-keyed objects), nested at most MAX_DEPTH."""
+    """Whether ``value`` is made only of JSON's types (finite numbers, string-keyed objects), at most MAX_DEPTH deep."""
     if depth > MAX_DEPTH:
         return False
     if value is None or isinstance(value, (bool, int, str)):

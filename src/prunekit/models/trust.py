@@ -51,5 +51,5 @@ def check_trusted(name: str, origin: str, model_factory: str | Iterable[str] | N
         raise PrunekitError(f"{origin} asks to import {what} to build its model, not {others}: pass --model-factory "
                             f"{what} (Python: model_factory=...) if you trust it")
     raise PrunekitError(f"{origin} asks to import {what} to build its model; {kind} is data, not code: "
-                        f"pass --model-factory {what} (or --trust-factory; Python: model_factory= or trust_factory=True) "
-                        "if you trust it")
+                        f"pass --model-factory {what} (or --trust-factory; Python: model_factory= or "
+                        "trust_factory=True) if you trust it")

@@ -137,6 +137,8 @@ def ultralytics_model(name: str, num_classes: int | None, in_channels: int, inpu
         d = dict(cfg)
     d = check_yaml(d, tasks, what)
     if scale is not None:
+        if scale not in (d.get("scales") or {}):
+            raise PrunekitError(f"{what}: scale must be one of {', '.join(d.get('scales') or {}) or '(none)'}")
         d["scale"] = scale
     if num_classes is not None:
         d["nc"] = num_classes
