@@ -158,6 +158,8 @@ def tp_head_settings(model: nn.Module) -> tuple[dict[nn.Module, int], Callable[[
     modules (every size attribute the installed timm / transformers versions read in ``forward``)."""
     num_heads: dict[nn.Module, int] = {}
     found: list[tuple[nn.Module, nn.Linear, int]] = []
+    if not any(type(m).__module__.startswith(("timm.", "transformers.")) for m in model.modules()):
+        return num_heads, lambda pruner: None  # torchvision models: the README recipe as before
     for m in model.modules():
         heads = getattr(m, "num_heads", getattr(m, "num_attention_heads", None))
         for names in ATTENTION_LAYERS:
