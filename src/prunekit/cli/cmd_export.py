@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prunekit.errors import PrunekitError
 from prunekit.io import export_model, load_checkpoint
+from prunekit.cli.options import add_trust_args
 
 NAME = "export"
 HELP = "export a checkpoint to ONNX or TorchScript"
@@ -19,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="file to write")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--batch-size", type=int, default=1, help="batch size of the example input (default 1)")
+    add_trust_args(p)
 
 
 def run(args: argparse.Namespace) -> int:

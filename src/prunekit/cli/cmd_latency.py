@@ -7,6 +7,7 @@ import argparse
 from prunekit.io import load_checkpoint
 from prunekit.latency import PLATFORMS, layer_costs, measure
 from prunekit.reports import format_table
+from prunekit.cli.options import add_trust_args
 
 NAME = "latency"
 HELP = "measure a checkpoint's latency on a platform and show its most expensive layers"
@@ -19,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=1, help="batch size (default 1)")
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's setting)")
     p.add_argument("--top", type=int, default=15, help="how many layers to list (default 15)")
+    add_trust_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
