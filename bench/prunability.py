@@ -30,6 +30,18 @@ goes to ``--md``.
     OMP_NUM_THREADS=1 nice -n 19 python bench/prunability.py --quick      # 10 models, ~1-2 minutes
     OMP_NUM_THREADS=1 nice -n 19 python bench/prunability.py              # all ~80 models
     OMP_NUM_THREADS=1 nice -n 19 python bench/prunability.py --models resnet18 vit_b_32 --force
+
+``--suite sources`` checks models from prunekit's other model sources instead (``SOURCE_MODELS``:
+26 timm models, 4 Hugging Face classifiers built from their default configs -- bert = bert-base,
+vit = vit-base-patch16, convnext = convnext-tiny, resnet = resnet-50 --, and 3 Ultralytics YOLO
+yamls), each built by ``prunekit.create_model(name, 10, 3, 64)`` (random weights, nothing
+downloaded; efficientformer_l1 at 224, its minimum; bert on 64 token ids).  Torch-Pruning gets,
+on top of the README recipe, the head settings its own timm and Hugging Face examples use
+(``num_heads`` of every timm ``Attention.qkv`` / HF ``query, key, value``, then the heads' sizes
+written back to the attention modules after the step) and, as its YOLOv8 example does, the whole
+Ultralytics ``Detect`` head in ``ignored_layers``; prunekit gets the same one-line call as above.
+
+    OMP_NUM_THREADS=1 nice -n 10 python bench/prunability.py --suite sources     # ~66 (model, tool) runs
 """
 
 from __future__ import annotations
@@ -60,6 +72,7 @@ TOOL_TITLES = {"prunekit": "prunekit", "tp": "Torch-Pruning direct"}
 QUICK = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "densenet121", "squeezenet1_1",
          "shufflenet_v2_x0_5", "regnet_x_400mf", "convnext_tiny", "vit_b_32"]
 DEFAULT_OUT = "runs/bench/prunability"
+SUITE_TITLES = {"torchvision": "torchvision classifiers", "sources": "timm, Hugging Face and Ultralytics models"}
 REASON_CHARS = 100
 
 
@@ -92,6 +105,8 @@ def input_size(name: str) -> int:
 
 def published_params(name: str) -> int | None:
     """Parameter count torchvision publishes for ``name``'s default weights (ImageNet head), if any."""
+    if ":" in name:  # a model from another source
+        return None
     try:
         return int(models.get_model_weights(name).DEFAULT.meta["num_params"])
     except (ValueError, KeyError, AttributeError):
@@ -100,10 +115,75 @@ def published_params(name: str) -> int | None:
 
 def build(name: str) -> tuple[nn.Module, torch.Tensor]:
     """The model in eval mode (seeded, random weights) and its example input."""
+    if ":" in name:
+        return build_source(name)
     torch.manual_seed(0)
     model = models.get_model(name, **build_kwargs(name)).eval()
     side = input_size(name)
     return model, torch.randn(1, 3, side, side)
+
+
+# ------------------------------------------------------------ models from timm, Hugging Face, Ultralytics
+TIMM = ["resnet18", "resnet50", "efficientnet_b0", "mobilenetv3_large_100", "convnext_tiny", "regnety_016",
+        "densenet121", "ghostnet_100", "mixnet_s", "rexnet_100", "resnest14d", "cspdarknet53", "repvgg_a0", "dla34",
+        "poolformer_s12", "convmixer_768_32", "edgenext_small", "fastvit_t8", "vit_tiny_patch16_224",
+        "deit_small_patch16_224", "swin_tiny_patch4_window7_224", "levit_128", "mobilevit_s", "efficientformer_l1",
+        "coatnet_0_rw_224", "maxvit_tiny_rw_224"]
+HF = ["bert", "vit", "convnext", "resnet"]
+YOLO = ["yolov8n.yaml", "yolo11n.yaml", "yolov5n.yaml"]
+SOURCE_MODELS = [f"timm:{n}" for n in TIMM] + [f"hf:{n}" for n in HF] + [f"ultralytics:{n}" for n in YOLO]
+SOURCE_SIDE = {"timm:efficientformer_l1": 224}
+TEXT_LENGTH = 64
+
+
+def build_source(name: str) -> tuple[nn.Module, torch.Tensor]:
+    """A model of another source, by ``prunekit.create_model`` (random weights), and its example input."""
+    import prunekit
+
+    torch.manual_seed(0)
+    if name == "hf:bert":
+        model = prunekit.create_model(name, NUM_CLASSES).eval()
+        return model, torch.randint(0, model.model.config.vocab_size, (1, TEXT_LENGTH))
+    side = SOURCE_SIDE.get(name, 64)
+    return prunekit.create_model(name, NUM_CLASSES, 3, side).eval(), torch.randn(1, 3, side, side)
+
+
+ATTENTION_LAYERS = (("qkv",), ("query", "key", "value"), ("q_proj", "k_proj", "v_proj"))
+"""Projection layers of timm's Attention, HF's BERT-style self-attention, and HF's newer ViT attention."""
+
+
+def tp_head_settings(model: nn.Module) -> tuple[dict[nn.Module, int], Callable[[Any], None]]:
+    """Torch-Pruning's documented head settings (its timm and Hugging Face examples): ``num_heads`` of every
+    attention's projection layers, and a function writing the pruned heads' sizes back to the attention
+    modules (every size attribute the installed timm / transformers versions read in ``forward``)."""
+    num_heads: dict[nn.Module, int] = {}
+    found: list[tuple[nn.Module, nn.Linear, int]] = []
+    if not any(type(m).__module__.startswith(("timm.", "transformers.")) for m in model.modules()):
+        return num_heads, lambda pruner: None  # torchvision models: the README recipe as before
+    for m in model.modules():
+        heads = getattr(m, "num_heads", getattr(m, "num_attention_heads", None))
+        for names in ATTENTION_LAYERS:
+            layers = [getattr(m, n, None) for n in names]
+            if isinstance(heads, int) and all(isinstance(layer, nn.Linear) for layer in layers):
+                num_heads.update({layer: heads for layer in layers})
+                found.append((m, layers[0], len(names)))
+
+    def write_back(pruner: Any) -> None:
+        for m, first, parts in found:
+            heads = pruner.num_heads[first]
+            width = first.out_features // 3 if parts == 1 else first.out_features  # a fused qkv is 3 widths
+            for attr, value in (("num_heads", heads), ("num_attention_heads", heads), ("head_dim", width // heads),
+                                ("attention_head_size", width // heads), ("attn_dim", width),
+                                ("all_head_size", width)):
+                if hasattr(m, attr):
+                    setattr(m, attr, value)
+
+    return num_heads, write_back
+
+
+def yolo_heads(model: nn.Module) -> list[nn.Module]:
+    """Ultralytics detection heads (TP's YOLOv8 example keeps the whole ``Detect`` module whole)."""
+    return [m for m in model.modules() if type(m).__name__ in ("Detect", "Segment", "Pose", "OBB", "v10Detect")]
 
 
 # ------------------------------------------------------------------------------------ one check
@@ -185,18 +265,20 @@ def classifier_layers(model: nn.Module) -> list[nn.Module]:
 
 
 def prune_tp(model: nn.Module, x: torch.Tensor) -> tuple[nn.Module, dict[str, Any]]:
-    """Torch-Pruning's README recipe (plus its torchvision example's ViT lines), in place on ``model``."""
+    """Torch-Pruning's README recipe (plus its examples' ViT, attention-head and YOLO lines), in place on ``model``."""
     import torch_pruning as tp
     from torchvision.models.vision_transformer import VisionTransformer
 
-    ignored = classifier_layers(model)
+    ignored = classifier_layers(model) + yolo_heads(model)
     round_to = model.encoder.layers[0].num_heads if isinstance(model, VisionTransformer) else None
+    num_heads, write_back = tp_head_settings(model)
     pruner = tp.pruner.BasePruner(model, x, importance=tp.importance.MagnitudeImportance(p=1),
-                                  pruning_ratio=RATIO, ignored_layers=ignored, round_to=round_to)
+                                  pruning_ratio=RATIO, ignored_layers=ignored, round_to=round_to, num_heads=num_heads)
     pruner.step()
+    write_back(pruner)
     if isinstance(model, VisionTransformer):
         model.hidden_dim = model.conv_proj.out_channels
-    return model, {"ignored_layers": len(ignored)}
+    return model, {"ignored_layers": len(ignored), "attention_layers": len(num_heads)}
 
 
 PRUNERS: dict[str, Callable[[nn.Module, torch.Tensor], tuple[nn.Module, dict[str, Any]]]] = {
@@ -356,8 +438,12 @@ def machine_line() -> str:
     """CPU model, core count and library versions (torch_pruning's from its package metadata)."""
     from prunekit.latency import cpu_name
 
+    extra = ""
+    for package in ("timm", "transformers", "ultralytics"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            extra += f", {package} {importlib.metadata.version(package)}"
     return (f"{cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}, torchvision {torchvision.__version__}, "
-            f"torch_pruning {importlib.metadata.version('torch-pruning')}")
+            f"torch_pruning {importlib.metadata.version('torch-pruning')}{extra}")
 
 
 def summary_rows(results: dict[str, dict[str, Any]], tools: list[str]) -> list[str]:
@@ -420,7 +506,7 @@ def write_report(path: Path, results: dict[str, dict[str, Any]], tools: list[str
     lines = [
         f"Run {datetime.now():%Y-%m-%d %H:%M}; {machine_line()}; command: `{command}`",
         "",
-        "# Prunability of torchvision classifiers: prunekit vs Torch-Pruning",
+        f"# Prunability of {SUITE_TITLES[args.suite]}: prunekit vs Torch-Pruning",
         "",
         f"One-shot pruning of 30 % of the channels, L1 criterion, `num_classes={NUM_CLASSES}`, random weights; "
         "checks: pruning runs, the pruned model's output shape is the original's, its MACs "
@@ -453,6 +539,8 @@ def write_report(path: Path, results: dict[str, dict[str, Any]], tools: list[str
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line arguments."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suite", choices=tuple(SUITE_TITLES), default="torchvision",
+                   help="torchvision classifiers, or models of the other sources (timm:, hf:, ultralytics:)")
     p.add_argument("--quick", action="store_true", help="a fixed subset of 10 models")
     p.add_argument("--models", nargs="+", help="these models only")
     p.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS))
@@ -482,8 +570,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.one:
         child_main(args)
         return
-    names = QUICK if args.quick else (args.models or classification_models())
-    md = Path(args.md or ("bench/results/prunability-quick.md" if args.quick else "bench/results/prunability.md"))
+    everything = SOURCE_MODELS if args.suite == "sources" else classification_models()
+    names = QUICK if args.quick else (args.models or everything)
+    default_md = {"sources": "prunability-sources.md", "torchvision": "prunability.md"}[args.suite]
+    md = Path(args.md or ("bench/results/" + ("prunability-quick.md" if args.quick else default_md)))
     t0 = time.perf_counter()
     results = run_all(names, args.tools, args)
     command = "python " + " ".join([str(Path(sys.argv[0])), *sys.argv[1:]])

@@ -9,6 +9,7 @@ from torch import nn
 import prunekit
 from prunekit.errors import PrunekitError, UnknownNameError
 from prunekit.models import ModelSpec, spec_of
+from prunekit.models.registry import build_model
 
 ZOO = ["helloworld", "dnn_2", "dnn_4", "lenet", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19",
        "resnet20", "resnet32", "resnet56", "mobilenet_v1", "mobilenet_v2"]
@@ -34,7 +35,7 @@ def test_create_model_records_its_spec_and_rebuilds():
     model = prunekit.create_model("vgg11", 7, 1, 28, width_mult=0.25)
     spec = spec_of(model)
     assert spec == ModelSpec("vgg11", 7, 1, (28, 28), {"width_mult": 0.25})
-    rebuilt = ModelSpec.from_dict(spec.to_dict()).build()
+    rebuilt = build_model(ModelSpec.from_dict(spec.to_dict()))
     assert [p.shape for p in rebuilt.parameters()] == [p.shape for p in model.parameters()]
 
 

@@ -26,12 +26,14 @@ def save(model, directory, *, metrics=None, input_shape=None):
     return save_checkpoint(directory, model, metrics=metrics, input_shape=input_shape)
 
 
-def load(directory, model=None):
+def load(directory, model=None, *, model_factory=None, trust_factory=False):
     """Load a checkpoint folder: rebuild the original model (or use ``model``, a fresh instance of it),
-    re-apply the pruning plan, load the weights."""
+    re-apply the pruning plan, load the weights. A folder whose model comes from a
+    ``package.module:function`` factory loads only when you name it again (``model_factory=``) or
+    pass ``trust_factory=True``: a checkpoint folder is data, not code."""
     from prunekit.io import load_checkpoint
 
-    return load_checkpoint(directory, model=model).model
+    return load_checkpoint(directory, model=model, model_factory=model_factory, trust_factory=trust_factory).model
 
 
 def __getattr__(name):

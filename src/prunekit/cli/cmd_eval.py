@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from prunekit.cli.options import add_data_args, data_config
+from prunekit.cli.options import add_data_args, add_trust_args, data_config
 from prunekit.pipeline import evaluate_checkpoint
 from prunekit.pipeline.steps import recorded_data_config
 from prunekit.reports import model_summary_table
@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="checkpoint folder")
     p.add_argument("--device", help="cpu or cuda (default cpu)")
     add_data_args(p)
+    add_trust_args(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from prunekit.cli.options import positive_int
+from prunekit.cli.options import add_trust_args, positive_int
 from prunekit.errors import PrunekitError
 from prunekit.io import export_model, load_checkpoint
 from prunekit.io.output import clean_orphans
@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="file to write")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--batch-size", type=positive_int, default=1, help="batch size of the example input (default 1)")
+    add_trust_args(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from prunekit.cli.options import add_data_args, add_train_args, data_config, train_config
+from prunekit.cli.options import add_data_args, add_train_args, add_trust_args, data_config, train_config
 from prunekit.io import read_description
 from prunekit.pipeline import DataConfig
 from prunekit.pipeline.prune_step import finetune_checkpoint
@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher", help="checkpoint folder of a teacher (e.g. the unpruned model) to distil from")
     add_data_args(p)
     add_train_args(p, defaults=FINETUNE_DEFAULTS)
+    add_trust_args(p)
 
 
 def run(args: argparse.Namespace) -> int:

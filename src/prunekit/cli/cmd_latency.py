@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from prunekit.cli.options import positive_int
+from prunekit.cli.options import add_trust_args, positive_int
 from prunekit.io import load_checkpoint
 from prunekit.latency import PLATFORMS, layer_costs, measure
 from prunekit.reports import format_table
@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=1, help="batch size (default 1)")
     p.add_argument("--threads", type=positive_int, help="CPU threads (default: torch's setting)")
     p.add_argument("--top", type=positive_int, default=15, help="how many layers to list (default 15)")
+    add_trust_args(p)
 
 
 def run(args: argparse.Namespace) -> int:

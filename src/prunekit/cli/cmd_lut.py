@@ -12,6 +12,7 @@ from prunekit.io import load_checkpoint
 from prunekit.io.output import clean_orphans
 from prunekit.latency import PLATFORMS, LatencyTable, build_lut, measure
 from prunekit.reports import format_table
+from prunekit.cli.options import add_trust_args
 
 NAME = "lut"
 HELP = "latency lookup tables: build one for a checkpoint on a platform, or check its predictions"
@@ -30,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, help="CPU threads (default: torch's setting)")
     p.add_argument("--min-channels-step", type=positive_int, default=8, help="widths are multiples of this (default 8)")
     p.add_argument("--force", action="store_true", help="check: use a table measured on another platform")
+    add_trust_args(p)
 
 
 def _build(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from prunekit.cli.options import (
-    add_data_args, add_netadapt_arguments, data_config, executor_from_args, given, netadapt_options, positive_int,
+    add_data_args, add_netadapt_arguments, add_trust_args, data_config, executor_from_args, given, netadapt_options,
+    positive_int,
 )
 from prunekit.errors import PrunekitError
 from prunekit.io import read_json
@@ -32,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu or cuda (default cpu)")
     add_netadapt_arguments(p)
     add_data_args(p)
+    add_trust_args(p)
 
 
 def report(result, work_dir: Path) -> int:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from prunekit.algorithms.oneshot import PruneConfig
 from prunekit.cli.options import (
-    add_data_args, add_model_args, add_netadapt_arguments, add_settings, add_train_args, executor_from_args, given,
+    add_data_args, add_model_args, add_netadapt_arguments, add_settings, add_train_args, add_trust_args,
+    add_weights_arg, executor_from_args, given,
     netadapt_options, parse_model_args, settings_from_args, train_config,
 )
 from prunekit.criteria import list_criteria
@@ -39,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--finetune-epochs", type=float, help="epochs of step 3 (default 10)")
     g.add_argument("--longterm-lr", type=float, help="learning rate of step 3 (default 0.01)")
     g.add_argument("--teacher", help="step 3 distils from this checkpoint (e.g. OUT/base)")
+    add_weights_arg(p)
+    add_trust_args(p)
 
 
 def _budget(args: argparse.Namespace, netadapt: bool) -> None:
@@ -68,6 +71,7 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
     train_given = given(type(train_config(args)), args)
     return RunPlan(
         out=Path(args.out), steps=steps, model=args.model, model_kwargs=parse_model_args(args.model_arg),
+        weights=args.weights,
         data_given=given(DataConfig, args), train=train_config(args), method=method, prune=prune,
         netadapt_options=netadapt_options(args) if netadapt else {}, work_dir=Path(args.work_dir) if args.work_dir else None,
         executor=executor_from_args(args),

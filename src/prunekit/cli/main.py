@@ -13,7 +13,7 @@ from prunekit.cli import (
     cmd_config, cmd_eval, cmd_export, cmd_finetune, cmd_history, cmd_latency, cmd_lut, cmd_netadapt, cmd_pick, cmd_prune,
     cmd_run, cmd_train,
 )
-from prunekit.cli.options import apply_config, load_config_file
+from prunekit.cli.options import apply_config, load_config_file, trust_from_args
 from prunekit.errors import PrunekitError
 from prunekit.io.output import partial_note
 
@@ -77,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "command", None):
             parser.print_help()
             return 2
-        return int(args._run(args) or 0)
+        with trust_from_args(args):
+            return int(args._run(args) or 0)
     except KeyboardInterrupt as err:
         hint = "; finished NetAdapt iterations are saved: continue with --resume" if command in ("netadapt", "run") else ""
         print(f"prunekit: interrupted{hint}{partial_note(err)}", file=sys.stderr)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import typing
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -189,7 +190,7 @@ def apply_config(parser: argparse.ArgumentParser, config: dict[str, Any], aliase
     for action in parser._actions:
         if action.dest in values:
             action.required = False
-    parser.set_defaults(**values)
+    parser.set_defaults(**values, _from_config=dict(values))
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -233,3 +234,44 @@ def netadapt_options(args: argparse.Namespace) -> dict:
 def executor_from_args(args: argparse.Namespace):
     """The executor the options ask for (checked before any work)."""
     return make_executor(settings_from_args(ExecutorConfig, args))
+
+
+def add_trust_args(p: argparse.ArgumentParser) -> None:
+    """--model-factory and --trust-factory: which ``package.module:function`` a checkpoint may import."""
+    g = p.add_argument_group("trust (a checkpoint folder is data, not code)")
+    g.add_argument("--model-factory", action="append", metavar="PKG.MODULE:FUNCTION",
+                   help="let checkpoints whose model.json names this factory of yours import and call it; repeatable")
+    g.add_argument("--trust-factory", action="store_true", default=None,
+                   help="let checkpoints import any package.module:function they name (runs their code: only for "
+                        "folders you trust)")
+
+
+def add_weights_arg(p: argparse.ArgumentParser) -> None:
+    """--weights: the user's own trained weights for a model built by name."""
+    p.add_argument("--weights", metavar="FILE",
+                   help="your trained weights for --model: a .safetensors file or a state dict saved with torch.save "
+                        "(read with weights_only=True: no pickled code)")
+
+
+@contextmanager
+def trust_from_args(args: argparse.Namespace) -> Iterator[None]:
+    """Within the block, checkpoints may import the factories the command line names (--model-factory, and a
+    factory given as --model on the command line itself); a factory named only in a --config file must be
+    allowed like one named in a checkpoint."""
+    from prunekit.models import is_user_factory, trusting
+    from prunekit.models.trust import check_trusted
+
+    from_config = getattr(args, "_from_config", {})
+    for key in ("model_factory", "trust_factory"):
+        if key in from_config:
+            raise PrunekitError(f"config file {args.config}: {key} may only be given on the command line "
+                                f"(--{key.replace('_', '-')}), never by a file")
+    names = list(getattr(args, "model_factory", None) or [])
+    trust_all = bool(getattr(args, "trust_factory", None))
+    model = getattr(args, "model", None)
+    if isinstance(model, str) and is_user_factory(model):
+        if from_config.get("model") == model:
+            check_trusted(model, f"config file {args.config}", names, trust_all, kind="a config file")
+        names.append(model)
+    with trusting(names, trust_all):
+        yield

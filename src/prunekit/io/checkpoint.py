@@ -3,9 +3,9 @@
 Layout of a checkpoint folder::
 
     model.safetensors   weights (safetensors: plain tensors, no code)
-    model.json          how to rebuild the ORIGINAL model (registry name and arguments, or a
-                        factory path), the input shape, and the pruning plan (kept channels of
-                        every pruned group) to re-apply to it
+    model.json          how to rebuild the ORIGINAL model (zoo or source name and arguments, or a
+                        factory path: imported only when the user allows it), the input shape,
+                        and the pruning plan (kept channels of every pruned group) to re-apply
     metrics.json        test_accuracy, val_accuracy (0-1), macs, flops, params, ...
 
 Loading builds the original model, re-applies the plan, then loads the weights.
@@ -24,7 +24,8 @@ from torch import nn
 from prunekit.errors import PrunekitError
 from prunekit.io.atomic import atomic_write, read_json, write_json
 from prunekit.io.checks import check_description, check_weights_file
-from prunekit.models.registry import ModelSpec, attach_spec, spec_of
+from prunekit.models.registry import ModelSpec, attach_spec, build_model, spec_of
+from prunekit.models.trust import check_trusted
 
 FORMAT = "prunekit-checkpoint"
 FORMAT_VERSION = 1
@@ -117,7 +118,8 @@ def read_description(directory: str | Path) -> dict[str, Any]:
     """``model.json`` of a checkpoint folder, checked to be one."""
     directory = Path(directory)
     if directory.is_file():
-        raise PrunekitError(f"checkpoint {directory} is a file: give the checkpoint folder (the one holding {DESCRIPTION})")
+        raise PrunekitError(f"checkpoint {directory} is a file: give the checkpoint folder (the one holding "
+                            f"{DESCRIPTION})")
     if not directory.is_dir():
         raise PrunekitError(f"checkpoint folder {directory} does not exist")
     path = directory / DESCRIPTION
@@ -131,12 +133,22 @@ def read_description(directory: str | Path) -> dict[str, Any]:
     return desc
 
 
-def load_checkpoint(directory: str | Path, model: nn.Module | None = None) -> Checkpoint:
+def load_checkpoint(
+    directory: str | Path,
+    model: nn.Module | None = None,
+    *,
+    model_factory: str | None = None,
+    trust_factory: bool = False,
+) -> Checkpoint:
     """Load a checkpoint folder: build the original model (or use ``model``, a fresh instance of
-    it), re-apply the pruning plan, load the weights. No pickle is involved."""
+    it), re-apply the pruning plan, load the weights. No pickle is involved, and no code named by
+    the folder runs: its model must come from the zoo or a trusted source, unless it names a
+    ``package.module:function`` factory that the caller allows, by naming it again
+    (``model_factory``) or with ``trust_factory=True`` (see :mod:`prunekit.models.trust`)."""
     directory = Path(directory)
     desc = read_description(directory)
-    spec = ModelSpec.from_dict(desc["model"]) if desc.get("model") else None
+    origin = f"checkpoint {directory / DESCRIPTION}"
+    spec = ModelSpec.from_dict(desc["model"], origin) if desc.get("model") is not None else None
     input_shape = tuple(desc["input_shape"])
     if model is None:
         if spec is None:
@@ -144,7 +156,8 @@ def load_checkpoint(directory: str | Path, model: nn.Module | None = None) -> Ch
                 f"{directory} was saved from a model prunekit did not build: pass a fresh instance "
                 "of the original model (prunekit.load(dir, model=MyNet()))"
             )
-        model = spec.build()
+        check_trusted(spec.name, origin, model_factory, trust_factory)
+        model = build_model(spec)
     elif spec is not None:
         attach_spec(model, spec)
     plan = desc.get("plan")

@@ -1,69 +1,59 @@
-"""The model registry and ``create_model``: zoo names, ``torchvision:NAME`` and ``package.module:function``."""
+"""The model registries and ``create_model``: zoo names, trusted sources (``torchvision:NAME``, ...)
+and a user's own ``package.module:function`` factory."""
 
 from __future__ import annotations
 
-import importlib
-import inspect
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from torch import nn
 
-from prunekit.errors import PrunekitError, UnknownNameError
+from prunekit.errors import UnknownNameError
+from prunekit.models.factory import call_factory
+from prunekit.models.spec import ModelSpec, SourceBuilder, attach_spec, spec_of
 from prunekit.registry import Registry
+
+__all__ = ["MODELS", "MODEL_SOURCES", "Built", "ModelSpec", "attach_spec", "check_model_name", "create_model",
+           "is_user_factory", "list_models", "register_model", "register_model_source", "spec_of"]
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 """Zoo models: each factory takes ``num_classes``, ``in_channels``, ``input_size`` (H, W) and options."""
 
 register_model = MODELS.register
 
+MODEL_SOURCES: Registry[SourceBuilder] = Registry("model source")
+"""Trusted model sources by prefix: ``PREFIX:NAME`` is built by the builder registered as ``PREFIX``
+(a name without a prefix by ``zoo``). A builder is called as ``builder(NAME, num_classes, in_channels,
+input_size, kwargs)`` and returns the model, or a :class:`Built` when the spec to record differs from
+the name asked for (e.g. a config file read into the arguments). Names read from a checkpoint
+resolve only through this registry (or a factory the user allows: :mod:`prunekit.models.trust`)."""
+
+
+def register_model_source(prefix: str) -> Callable[[SourceBuilder], SourceBuilder]:
+    """Decorator: make ``PREFIX:NAME`` model names build through the decorated builder."""
+    return MODEL_SOURCES.register(prefix)
+
 
 @dataclass
-class ModelSpec:
-    """Everything needed to rebuild a model without pickle: a registry name (or factory path) and arguments."""
+class Built:
+    """A source's model plus the name and arguments to record for it (so the checkpoint is self-contained)."""
 
+    model: nn.Module
     name: str
-    num_classes: int = 10
-    in_channels: int = 3
-    input_size: tuple[int, int] = (32, 32)
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        d = asdict(self)
-        d["input_size"] = list(self.input_size)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelSpec":
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            name=d["name"],
-            num_classes=int(d.get("num_classes", 10)),
-            in_channels=int(d.get("in_channels", 3)),
-            input_size=tuple(int(s) for s in d.get("input_size", (32, 32))),  # type: ignore[arg-type]
-            kwargs=dict(d.get("kwargs", {})),
-        )
-
-    def build(self) -> nn.Module:
-        """A freshly initialised model of this spec."""
-        return create_model(
-            self.name, self.num_classes, self.in_channels, self.input_size, **self.kwargs
-        )
+    kwargs: dict[str, Any]
 
 
-SPEC_ATTR = "_prunekit_spec"
+def split_name(name: str) -> tuple[str, str]:
+    """``('zoo', name)`` for a zoo name, ``(PREFIX, REST)`` for ``PREFIX:REST``."""
+    prefix, sep, rest = name.partition(":")
+    return (prefix, rest) if sep else ("zoo", name)
 
 
-def attach_spec(model: nn.Module, spec: ModelSpec) -> nn.Module:
-    """Remember on ``model`` how it was built, so that saving it needs no pickle; returns ``model``."""
-    setattr(model, SPEC_ATTR, spec)
-    return model
-
-
-def spec_of(model: nn.Module) -> ModelSpec | None:
-    """How ``model`` was built, if :func:`create_model` built it (None for a user's own instance)."""
-    return getattr(model, SPEC_ATTR, None)
+def is_user_factory(name: str) -> bool:
+    """Whether ``name`` is a ``package.module:function`` factory rather than a zoo name or a trusted source."""
+    prefix, sep, _ = name.partition(":")
+    return bool(sep) and prefix not in MODEL_SOURCES
 
 
 def _size2(input_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -74,7 +64,8 @@ def _size2(input_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
 
 
 def list_models() -> list[str]:
-    """The zoo's model names (``torchvision:NAME`` and ``module:function`` are accepted too)."""
+    """The zoo's model names (``SOURCE:NAME`` for the sources of :data:`MODEL_SOURCES` and
+    ``package.module:function`` are accepted too)."""
     return MODELS.names()
 
 
@@ -84,59 +75,47 @@ def check_model_name(name: str) -> None:
         try:
             MODELS.get(name)
         except UnknownNameError as err:
-            raise UnknownNameError(f"{err}; or torchvision:NAME, or package.module:function for your own factory") from None
+            sources = ", ".join(f"{s}:NAME" for s in MODEL_SOURCES.names() if s != "zoo")
+            raise UnknownNameError(f"{err}; or {sources}, or package.module:function for your own factory") from None
 
 
 def create_model(
     name: str,
-    num_classes: int = 10,
+    num_classes: int | None = 10,
     in_channels: int = 3,
     input_size: int | tuple[int, int] = 32,
+    *,
+    weights: str | Path | None = None,
     **kwargs: Any,
 ) -> nn.Module:
     """Build a model by name, adapted to the data's channels, spatial size and number of classes.
 
-    ``name`` is a zoo name (see :func:`list_models`), ``torchvision:NAME`` for any torchvision
-    classification model (randomly initialised: nothing is downloaded), or
-    ``package.module:function`` for a user's own factory, called with whichever of
-    ``num_classes``, ``in_channels`` and ``input_size`` it accepts plus ``kwargs``.
+    ``name`` is a zoo name (see :func:`list_models`), ``SOURCE:NAME`` for a trusted source
+    (``torchvision:resnet18``, ``timm:resnet18``, ``hf:CONFIG.json``, ``ultralytics:yolov8n.yaml``:
+    randomly initialised, nothing is downloaded), or ``package.module:function`` for a user's own
+    factory, called with whichever of ``num_classes``, ``in_channels`` and ``input_size`` it accepts
+    plus ``kwargs``. ``num_classes=None`` keeps the source's default. ``weights``: your own trained
+    weights to load, a ``.safetensors`` file or a ``torch.save``-d state dict (read with
+    ``weights_only=True``): see :func:`prunekit.models.weights.load_weights`.
     """
     size = _size2(input_size)
-    if name.startswith("torchvision:"):
-        from prunekit.models.external import torchvision_model
+    if is_user_factory(name):
+        built: Any = call_factory(name, num_classes, in_channels, size, **kwargs)
+    else:
+        prefix, rest = split_name(name)
+        built = MODEL_SOURCES.get(prefix)(rest, num_classes, in_channels, size, dict(kwargs))
+    if isinstance(built, Built):
+        model, name, kwargs = built.model, built.name, built.kwargs
+    else:
+        model = built
+    if weights is not None:
+        from prunekit.models.weights import load_weights
 
-        model = torchvision_model(name.split(":", 1)[1], num_classes, in_channels, size, **kwargs)
-        return attach_spec(model, ModelSpec(name, num_classes, in_channels, size, dict(kwargs)))
-    if ":" in name:
-        model = _user_factory(name, num_classes, in_channels, size, **kwargs)
-        return attach_spec(model, ModelSpec(name, num_classes, in_channels, size, dict(kwargs)))
-    check_model_name(name)
-    factory = MODELS.get(name)
-    from prunekit.models.layers import init_weights
-
-    model = init_weights(factory(num_classes=num_classes, in_channels=in_channels, input_size=size, **kwargs))
+        load_weights(model, weights, name)
     return attach_spec(model, ModelSpec(name, num_classes, in_channels, size, dict(kwargs)))
 
 
-def _user_factory(
-    path: str, num_classes: int, in_channels: int, size: tuple[int, int], **kwargs: Any
-) -> nn.Module:
-    module_name, _, fn_name = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise PrunekitError(f"cannot import model factory module {module_name!r}: {err}") from None
-    fn = getattr(module, fn_name, None)
-    if not callable(fn):
-        raise PrunekitError(f"{module_name!r} has no callable {fn_name!r}")
-    offered = {"num_classes": num_classes, "in_channels": in_channels, "input_size": size}
-    try:
-        params = inspect.signature(fn).parameters
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        args = {k: v for k, v in offered.items() if takes_any or k in params}
-    except (TypeError, ValueError):
-        args = {}
-    model = fn(**args, **kwargs)
-    if not isinstance(model, nn.Module):
-        raise PrunekitError(f"{path} returned {type(model).__name__}, not a torch.nn.Module")
-    return model
+def build_model(spec: ModelSpec) -> nn.Module:
+    """A freshly initialised model of ``spec`` (use :func:`prunekit.io.load_checkpoint` for one read from a
+    file: it checks that a factory named there is trusted first)."""
+    return create_model(spec.name, spec.num_classes, spec.in_channels, spec.input_size, **spec.kwargs)

@@ -138,11 +138,13 @@ class NetAdapt:
         saved = self.work.config()
         history = self.work.history()
         fresh = None
-        if spec_of(self.model) is None:
+        spec = spec_of(self.model)
+        if spec is None:
             if plan_of(self.model):
                 raise PrunekitError("to resume, pass a fresh (unpruned) instance of the original model")
             fresh = copy.deepcopy(self.model)
-        current = self.work.load_model(len(history), fresh)
+        # the model in hand was built from spec.name already (by the user, or with their consent)
+        current = self.work.load_model(len(history), fresh, model_factory=spec.name if spec else None)
         attach_input_shape(current, tuple(self.example_inputs.shape[1:]))
         self.log(f"resuming {self.work.path} after iteration {len(history)}")
         self.events.base = saved["start"]["resource"]

@@ -31,6 +31,8 @@ class RunPlan:
     steps: list[str]
     model: str | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    weights: str | None = None
+    """A weights file (safetensors or a torch.save'd state dict) loaded onto the model of step 1."""
     data_given: dict[str, Any] = field(default_factory=dict)
     """Data settings given for this run: step 1 uses them, later steps apply them over what was recorded."""
     train: TrainConfig = field(default_factory=TrainConfig)

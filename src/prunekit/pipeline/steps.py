@@ -15,7 +15,7 @@ from prunekit.data.validate import check_fits
 from prunekit.errors import PrunekitError
 from prunekit.io.output import check_output, staged_output
 from prunekit.io import Checkpoint, attach_input_shape, load_checkpoint, read_description, save_checkpoint
-from prunekit.models import create_model
+from prunekit.models import create_model, spec_of
 from prunekit.models.registry import check_model_name
 from prunekit.pipeline.context import DataConfig
 from prunekit.resources import measure
@@ -65,7 +65,7 @@ def check_data_fits(ckpt: Checkpoint, data: DataBundle, what: str = "checkpoint"
 
 
 def data_config_of(ckpt: Checkpoint) -> DataConfig:
-    """The data settings a checkpoint was trained with."""
+    """The data settings a checkpoint was trained with (the defaults for one made without data)."""
     return DataConfig.from_dict(ckpt.meta.get("data") or {}, source=f"{ckpt.path}/model.json: meta.data")
 
 
@@ -131,23 +131,62 @@ def train_base(
     out: str | Path,
     *,
     model_kwargs: dict[str, Any] | None = None,
+    weights: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Step 1: build ``model_name`` for the dataset, train it and save it at ``out``; returns its metrics."""
+    """Step 1: build ``model_name`` for the dataset (starting from ``weights``, a file of your own, if
+    given), train it and save it at ``out``; returns its metrics."""
     check_model_name(model_name)
     check_output(out, overwrite)
     data = data_cfg.load()
     log(data.describe())
     seed_everything(train_cfg.seed)
     try:
-        model = create_model(model_name, data.num_classes, data.in_channels, data.input_size, **(model_kwargs or {}))
+        model = create_model(model_name, data.num_classes, data.in_channels, data.input_size, weights=weights,
+                             **(model_kwargs or {}))
     except TypeError as err:
         if not model_kwargs:
             raise
         raise PrunekitError(f"--model-arg: {model_name} does not take {sorted(model_kwargs)} ({err})") from None
     return fit_and_save(model, data, data_cfg, train_cfg, out, progress=progress, log=log, overwrite=overwrite)
+
+
+def build_source(
+    model_name: str,
+    *,
+    data_cfg: DataConfig | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    num_classes: int | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    weights: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> Checkpoint:
+    """A model built by name (e.g. ``timm:resnet18`` with your ``weights``) as an in-memory checkpoint that
+    :func:`prunekit.pipeline.prune_step.prune_checkpoint` takes: sized for ``data_cfg``'s data and measured
+    on it, or, without data, for ``input_shape`` ((C, H, W), or (L,) for token ids) and measured in
+    resources only."""
+    check_model_name(model_name)
+    data = None
+    if data_cfg is not None:
+        data = data_cfg.load()
+        log(data.describe())
+        classes, shape = data.num_classes, data.input_shape
+    elif input_shape:
+        classes, shape = num_classes, tuple(int(s) for s in input_shape)
+    else:
+        raise PrunekitError("a model built by name needs data (--dataset) or an input shape (--input-shape C H W)")
+    channels, size = (shape[0], shape[1:]) if len(shape) == 3 else (3, (shape[-1], shape[-1]))
+    model = create_model(model_name, classes, channels, size, weights=weights, **(model_kwargs or {}))
+    model.eval()
+    attach_input_shape(model, shape)
+    x = torch.zeros(1, *shape)
+    with torch.no_grad():
+        metrics = model_metrics(model, data) if data is not None else measure(model, x).to_dict()
+    meta = {"data": data_cfg.to_dict() if data_cfg else None, "source": model_name,
+            "weights": str(weights) if weights else None}
+    return Checkpoint(model, Path(model_name), spec_of(model), shape, None, metrics, meta)
 
 
 def evaluate_checkpoint(path: str | Path, data_cfg: DataConfig | None = None, device: str = "cpu") -> dict[str, Any]:

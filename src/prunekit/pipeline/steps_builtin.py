@@ -25,7 +25,7 @@ def train_step(plan: RunPlan) -> dict[str, Any]:
         raise PrunekitError("step 1 needs --model")
     data = DataConfig.from_dict(plan.data_given, source="data options")
     return train_base(plan.model, data, plan.train, plan.folder("1"), model_kwargs=plan.model_kwargs,
-                      progress=plan.progress, log=plan.log, overwrite=plan.overwrite)
+                      weights=plan.weights, progress=plan.progress, log=plan.log, overwrite=plan.overwrite)
 
 
 @register_step("2", "pruned", "pruned")

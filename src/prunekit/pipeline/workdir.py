@@ -112,9 +112,10 @@ class WorkDir:
         """Write a checkpoint folder (weights and description, atomically)."""
         save_checkpoint(folder, model, metrics=metrics, meta=meta)
 
-    def load_model(self, iteration: int, fresh: nn.Module | None = None) -> nn.Module:
-        """The chosen network of ``iteration``, rebuilt from its checkpoint (``fresh``: an original instance)."""
-        return load_checkpoint(self.iteration_dir(iteration), model=fresh).model
+    def load_model(self, iteration: int, fresh: nn.Module | None = None, model_factory: str | None = None) -> nn.Module:
+        """The chosen network of ``iteration``, rebuilt from its checkpoint (``fresh``: an original instance;
+        ``model_factory``: the user's factory it may name, see :func:`prunekit.io.load_checkpoint`)."""
+        return load_checkpoint(self.iteration_dir(iteration), model=fresh, model_factory=model_factory).model
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         """The final network's figures."""

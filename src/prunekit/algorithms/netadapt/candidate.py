@@ -67,6 +67,8 @@ class IterationInput:
     """The current network's resource (before this iteration)."""
     score: float | None = None
     """The current network's score on the candidates' scoring data (before this iteration)."""
+    score_loss: float | None = None
+    """The current network's loss on the candidates' scoring data, when the scoring function gives one."""
     structure: Optional[ModelStructure] = None
     """The analysed network (set by :func:`plan_candidates`): candidates in this process copy it
     instead of analysing the network again; it does not travel to other processes."""

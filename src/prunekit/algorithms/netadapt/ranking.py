@@ -2,8 +2,10 @@
 
 - ``accuracy``: the highest score (the paper's rule); ties go to the lower loss, then the lower
   resource, then the group name.
-- ``efficiency``: the least score lost per unit of resource saved, relative to the network before
-  the iteration (candidates that save more are not penalised for overshooting the target).
+- ``efficiency``: the least lost per share of the resource saved, relative to the network before
+  the iteration (candidates that save more are not penalised for overshooting the target). What is
+  lost is the rise in loss on the scoring data when the scoring function reports a loss (a finer
+  measure than accuracy on a few samples), the fall in score otherwise.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ def by_accuracy(r: "CandidateResult", shared: "IterationInput") -> tuple[Any, ..
 @register_selection_rule("efficiency")
 def by_efficiency(r: "CandidateResult", shared: "IterationInput") -> tuple[Any, ...]:
     """Least score lost per share of the resource saved."""
-    before = shared.score if shared.score is not None else r.accuracy
     saved = max((shared.resource - r.resource) / max(shared.resource, 1e-12), 1e-9)
+    if r.loss is not None and shared.score_loss is not None:
+        return ((r.loss - shared.score_loss) / saved, -r.accuracy, r.resource, r.group)
+    before = shared.score if shared.score is not None else r.accuracy
     return ((before - r.accuracy) / saved, *_tie_break(r))
 
 

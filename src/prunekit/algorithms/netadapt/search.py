@@ -71,6 +71,7 @@ class _State:
     resource: float
     accuracy: float
     score: float | None
+    score_loss: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -141,7 +142,7 @@ class NetAdaptSearch:
         t0 = time.perf_counter()
         target = budget if cfg.step_mode == "share" else iteration_target(cfg, state.resource, base, iteration, budget)
         shared = IterationInput(state.model, self.example_inputs, iteration, target, cfg, self.metric, self.task,
-                                resource=state.resource, score=state.score)
+                                resource=state.resource, score=state.score, score_loss=state.score_loss)
         jobs, skipped = plan_candidates(shared)
         plan_s = time.perf_counter() - t0
         if not jobs:
@@ -161,17 +162,18 @@ class NetAdaptSearch:
         if not scored.kept_is_tuned:
             _, tune_s = adapt(shared, kept, (FINETUNE,), best.group)
         t_eval = time.perf_counter()
-        accuracy = split_score(self.task.evaluate(kept))[0]
-        score = split_score(self.task.scorer()(kept))[0] if self.task.score is not None else accuracy
+        accuracy, score, score_loss = self._measure(kept)
         record = {
             "iteration": iteration, "target": target, "resource": best.resource, "accuracy": accuracy,
-            "score": score, "group": best.group, "channels": best.channels, "removed": best.removed,
+            "score": score, "score_loss": score_loss, "group": best.group, "channels": best.channels,
+            "removed": best.removed,
             "scoring": self.scoring,
             "candidates": [r.record() for r in sorted(scored.results + skipped, key=lambda r: r.group)],
             "plan_s": round(plan_s, 3), "kept_finetune_s": round(tune_s, 3),
             "evaluate_s": round(time.perf_counter() - t_eval, 3), "seconds": round(time.perf_counter() - t0, 3),
         }
-        state.model, state.resource, state.accuracy, state.score = kept, best.resource, accuracy, score
+        state.model, state.resource, state.accuracy, state.score, state.score_loss = (
+            kept, best.resource, accuracy, score, score_loss)
         state.history.append(record)
         self.events.iteration(record, kept)
         return None
@@ -231,11 +233,18 @@ class NetAdaptSearch:
             raise PrunekitError(f"budget {budget:.4g} {self.config.resource} is not below the model's "
                                 f"{resource:.4g}: nothing to do; give a smaller --budget or --budget-ratio")
         self._check_reachable(current, budget)
-        accuracy = split_score(self.task.evaluate(current))[0]
-        score = split_score(self.task.scorer()(current))[0] if self.task.score is not None else accuracy
-        start = {"resource": resource, "accuracy": accuracy, "score": score}
+        accuracy, score, score_loss = self._measure(current)
+        start = {"resource": resource, "accuracy": accuracy, "score": score, "score_loss": score_loss}
         self.events.started(self.config, start, current)
-        return _State(current, resource, accuracy, score), start
+        return _State(current, resource, accuracy, score, score_loss), start
+
+    def _measure(self, model: nn.Module) -> tuple[float, float, float | None]:
+        """The kept network's accuracy on all the hold-out data, and its score and loss on the candidates'."""
+        accuracy, loss = split_score(self.task.evaluate(model))
+        if self.task.score is None:
+            return accuracy, accuracy, loss
+        score, score_loss = split_score(self.task.score(model))
+        return accuracy, score, score_loss
 
     def _check_reachable(self, model: nn.Module, budget: float) -> None:
         cfg = self.config
@@ -253,7 +262,8 @@ class NetAdaptSearch:
         last = point.history[-1] if point.history else {}
         state = _State(point.model.cpu().eval(), last.get("resource", point.start["resource"]),
                        last.get("accuracy", point.start["accuracy"]),
-                       last.get("score", point.start.get("score", point.start["accuracy"])), list(point.history))
+                       last.get("score", point.start.get("score", point.start["accuracy"])),
+                       last.get("score_loss", point.start.get("score_loss")), list(point.history))
         return state, point.start
 
 
