@@ -85,7 +85,8 @@ def unscorable(criterion: str, model: nn.Module, structure: ModelStructure) -> s
     needs_bn = get_criterion(criterion).__name__.startswith("bn_")
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     why = ": it has no BatchNorm layer, and this criterion scores BatchNorm scales" if needs_bn and not has_bn else ""
-    return f"criterion {criterion!r} cannot score any channel group of this model{why}; choose another criterion (e.g. l1)"
+    return (f"criterion {criterion!r} cannot score any channel group of this model{why}; choose another criterion "
+            "(e.g. l1)")
 
 
 def accumulate_gradients(model: nn.Module, data: Iterable, batches: int) -> None:

@@ -58,11 +58,12 @@ def run(args: argparse.Namespace) -> int:
         if args.weights or args.input_shape or args.model_arg or args.num_classes:
             raise PrunekitError("--weights, --model-arg, --input-shape and --num-classes go with --model, not --checkpoint")
         source, data_cfg = args.checkpoint, data_config(args, recorded_data_config(args.checkpoint))
-    result = prune_checkpoint(source, args.out, settings_from_args(PruneConfig, args), data_cfg=data_cfg,
-                              overwrite=args.overwrite)
+    cfg = settings_from_args(PruneConfig, args)
+    result = prune_checkpoint(source, args.out, cfg, data_cfg=data_cfg, overwrite=args.overwrite)
     before, after = result["before"], result["after"]
     print(model_summary_table([("before", before), ("pruned", after)]))
     res = cfg.resource if cfg.ratio is None else "macs"
-    print(f"test accuracy: {after['test_accuracy']:.4f}, {res} {human(after[res])} ({after[res] / before[res]:.1%} of "
-          f"the model's)  (checkpoint: {args.out})")
+    accuracy = f"test accuracy: {after['test_accuracy']:.4f}, " if "test_accuracy" in after else ""
+    print(f"{accuracy}{res} {human(after[res])} ({after[res] / before[res]:.1%} of the model's)  "
+          f"(checkpoint: {args.out})")
     return 0

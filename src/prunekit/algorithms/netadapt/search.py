@@ -253,8 +253,8 @@ class NetAdaptSearch:
         floor = cost({g.name: structure.removable(g.name) for g in structure.groups})
         if floor > budget:
             raise PrunekitError(f"budget {budget:.4g} {cfg.resource} cannot be reached: with every prunable group at "
-                                f"its minimum width ({cfg.min_channels_step} channels) the network still needs {floor:.4g}; give a "
-                                "larger budget, or a smaller --min-channels-step")
+                                f"its minimum width ({cfg.min_channels_step} channels) the network still needs "
+                                f"{floor:.4g}; give a larger budget, or a smaller --min-channels-step")
 
     def _resume(self) -> tuple[_State, dict[str, Any]]:
         point = self.resume
