@@ -119,3 +119,27 @@ def test_a_run_stopped_mid_iteration_resumes_to_the_same_choices(small, tmp_path
         _run(model, data, tmp_path / "cut", scoring=mode, max_iters=3, events=_StopAfter)
     resumed = _run(model, data, tmp_path / "cut", scoring=mode, max_iters=3, resume=True).history
     assert _choices(resumed) == _choices(full)
+
+
+def test_several_cuts_per_iteration_in_share_mode(small, tmp_path):
+    model, data = small
+    one = _run(model, data, tmp_path / "one", scoring="adaptive-bn", step_mode="share", group_share=0.25,
+               selection="efficiency", budget_ratio=0.6)
+    three = _run(model, data, tmp_path / "three", scoring="adaptive-bn", step_mode="share", group_share=0.25,
+                 selection="efficiency", budget_ratio=0.6, cuts_per_iteration=3)
+    assert len(three.history) < len(one.history)
+    assert any(len(h["cuts"]) > 1 for h in three.history)
+    for h in three.history:
+        groups = [c["group"] for c in h["cuts"]]
+        assert len(set(groups)) == len(groups) <= 3 and groups[0] == h["group"]
+        ranked = [c["group"] for c in sorted((c for c in h["candidates"] if c["status"] == "ok"),
+                                             key=lambda c: c["resource"])]
+        assert set(groups) <= set(ranked)
+    assert three.metrics["reached_budget"] and one.metrics["reached_budget"]
+
+
+def test_several_cuts_per_iteration_need_share_mode():
+    from prunekit.errors import PrunekitError
+
+    with pytest.raises(PrunekitError, match="share"):
+        NetAdaptConfig(budget_ratio=0.5, cuts_per_iteration=2).validate()

@@ -73,8 +73,9 @@ class WorkDirEvents(NetAdaptEvents):
                              self._figures(model, record["accuracy"], record["resource"], n), self._meta(n))
         self.work.append_history(record)
         share = f" ({record['resource'] / self.base:.1%})" if self.base else ""
+        more = f" and {len(record['cuts']) - 1} more" if len(record.get("cuts", [])) > 1 else ""
         self.log(f"iter {n:3d}: target {human(record['target'])}, chose {record['group']} "
-                 f"(-{record['removed']} -> {record['channels']} ch), {self.resource} {human(record['resource'])}"
+                 f"(-{record['removed']} -> {record['channels']} ch){more}, {self.resource} {human(record['resource'])}"
                  f"{share}, val acc {record['accuracy']:.4f}, {record['seconds']:.1f}s")
 
     def message(self, text: str) -> None:

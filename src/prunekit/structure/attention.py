@@ -128,12 +128,17 @@ class TimmWindowAttention(Adapter):
     def parts(self, module):
         if not _is(module, "timm.models.swin_transformer.WindowAttention"):
             return None
-        heads = module.num_heads
-        return {"q": [module.qkv], "proj": module.proj, "num_heads": heads,
-                "head_dim": module.qkv.out_features // 3 // heads, "head_params": ["relative_position_bias_table"]}
+        return _window_attention_parts(module)
 
     def write(self, module, num_heads, head_dim):
         module.num_heads = num_heads
+
+
+def _window_attention_parts(module) -> dict:
+    """Swin window attention (timm or torchvision): fused ``qkv``, ``proj``, a relative position bias per head."""
+    heads = module.num_heads
+    return {"q": [module.qkv], "proj": module.proj, "num_heads": heads,
+            "head_dim": module.qkv.out_features // 3 // heads, "head_params": ["relative_position_bias_table"]}
 
 
 class TorchvisionSwinAttention(Adapter):
@@ -146,9 +151,7 @@ class TorchvisionSwinAttention(Adapter):
 
         if not make_prunable(module):
             return None
-        heads = module.num_heads
-        return {"q": [module.qkv], "proj": module.proj, "num_heads": heads,
-                "head_dim": module.qkv.out_features // 3 // heads, "head_params": ["relative_position_bias_table"]}
+        return _window_attention_parts(module)
 
     def write(self, module, num_heads, head_dim):
         module.num_heads = num_heads

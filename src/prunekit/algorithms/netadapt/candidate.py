@@ -187,17 +187,21 @@ def plan_candidates(shared: IterationInput) -> tuple[list[CandidateJob], list[Ca
     return jobs, skipped
 
 
-def build_candidate(shared: IterationInput, job: CandidateJob) -> tuple[nn.Module, ModelStructure]:
-    """The current network with ``job``'s channels removed (the lowest by the criterion)."""
+def build_candidate(shared: IterationInput, *jobs: CandidateJob) -> tuple[nn.Module, ModelStructure]:
+    """The current network with every job's channels removed (the lowest by the criterion in each group)."""
     cfg = shared.config
     if shared.structure is not None:
         structure = copy.deepcopy(shared.structure)
     else:
         structure = analyze_copy(shared.model, shared.example_inputs, cfg)
-    scores = score_group(structure, job.group, cfg.criterion, seed=cfg.seed)
-    if scores is None:  # the criterion cannot rank this group: remove its first channels
-        scores = torch.zeros(structure.group(job.group).channels)
-    structure.prune(job.group, lowest(scores, job.remove))
+    cuts = {}
+    for job in jobs:  # scored before any cut: each group's choice is what its own candidate removed
+        scores = score_group(structure, job.group, cfg.criterion, seed=cfg.seed)
+        if scores is None:  # the criterion cannot rank this group: remove its first channels
+            scores = torch.zeros(structure.group(job.group).channels)
+        cuts[job.group] = lowest(scores, job.remove)
+    for group, channels in cuts.items():
+        structure.prune(group, channels)
     return carry_metadata(shared.model, structure.model, structure, shared.example_inputs), structure
 
 

@@ -70,6 +70,8 @@ class NetAdaptConfig(Settings):
                              choices=STEP_MODES)
     group_share: float = setting(0.1, "share of a group's channels one candidate removes (--step-mode share)",
                                  aliases=("delta_crop",))
+    cuts_per_iteration: int = setting(1, "--step-mode share: each iteration applies the best N candidates' cuts "
+                                         "together (N times fewer iterations)")
     criterion: str = setting("l2", "which channels a candidate removes", choices=_criteria, aliases=("metrics",))
     exclude: list[str] = setting(factory=list, help="layer names to keep whole", metavar="LAYER")
     attention: str = setting("head_dims", "attention layers: prune one dimension in every head (head_dims), whole "
@@ -114,6 +116,9 @@ class NetAdaptConfig(Settings):
             raise PrunekitError("--init-reduction must be positive")
         if self.score_samples is not None and self.score_samples < 1 or self.halving_keep < 1:
             raise PrunekitError("--score-samples and --halving-keep must be >= 1")
+        if self.cuts_per_iteration < 1 or self.cuts_per_iteration > 1 and self.step_mode != "share":
+            raise PrunekitError("--cuts-per-iteration must be >= 1, and above 1 only with --step-mode share (each "
+                                "candidate of the resource mode meets the iteration's target alone)")
         if self.final_round_to is not None and self.final_round_to < 1:
             raise PrunekitError("--final-round-to must be >= 1")
         if self.finetune_lr <= 0:

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from prunekit.algorithms.netadapt.candidate import (
-    FINETUNE, CandidateJob, CandidateResult, IterationInput, Task, adapt, analyze_copy, candidate_seed, has_batchnorm,
+    CALIBRATE, FINETUNE, CandidateJob, CandidateResult, IterationInput, Task, adapt, analyze_copy, build_candidate,
+    candidate_seed, has_batchnorm,
     plan_candidates, run_candidate, split_score,
 )
 from prunekit.algorithms.netadapt.config import NetAdaptConfig, iteration_target
@@ -156,27 +157,46 @@ class NetAdaptSearch:
             errors = "; ".join(f"{r.group}: {(r.error or '').splitlines()[0]}" for r in scored.results)
             raise PrunekitError(f"iteration {iteration}: every candidate failed ({errors})")
         best = ranked[0]
-        kept, tune_s = best.model, 0.0
+        kept, resource, cuts = self._combine(shared, ranked, budget)
         for r in scored.results:
             r.model = None
-        if not scored.kept_is_tuned:
+        tune_s = 0.0
+        if not scored.kept_is_tuned or len(cuts) > 1:
             _, tune_s = adapt(shared, kept, (FINETUNE,), best.group)
         t_eval = time.perf_counter()
         accuracy, score, score_loss = self._measure(kept)
         record = {
-            "iteration": iteration, "target": target, "resource": best.resource, "accuracy": accuracy,
+            "iteration": iteration, "target": target, "resource": resource, "accuracy": accuracy,
             "score": score, "score_loss": score_loss, "group": best.group, "channels": best.channels,
-            "removed": best.removed,
+            "removed": best.removed, "cuts": [{"group": c.group, "removed": c.removed, "channels": c.channels}
+                                              for c in cuts],
             "scoring": self.scoring,
             "candidates": [r.record() for r in sorted(scored.results + skipped, key=lambda r: r.group)],
             "plan_s": round(plan_s, 3), "kept_finetune_s": round(tune_s, 3),
             "evaluate_s": round(time.perf_counter() - t_eval, 3), "seconds": round(time.perf_counter() - t0, 3),
         }
         state.model, state.resource, state.accuracy, state.score, state.score_loss = (
-            kept, best.resource, accuracy, score, score_loss)
+            kept, resource, accuracy, score, score_loss)
         state.history.append(record)
         self.events.iteration(record, kept)
         return None
+
+    def _combine(self, shared: IterationInput, ranked: list[CandidateResult],
+                 budget: float) -> tuple[nn.Module, float, list[CandidateResult]]:
+        """The kept network: the best candidate's, or (``cuts_per_iteration`` > 1) the best few candidates'
+        cuts together, stopping as soon as the budget is met; its resource and the cuts it holds."""
+        n = self.config.cuts_per_iteration
+        if n <= 1 or len(ranked) == 1 or ranked[0].resource <= budget:
+            return ranked[0].model, ranked[0].resource, ranked[:1]
+        cost = self.metric.what_if(shared.structure, self.example_inputs)
+        chosen: list[CandidateResult] = []
+        for r in ranked[:n]:
+            chosen.append(r)
+            if cost({c.group: c.removed for c in chosen}) <= budget:
+                break
+        model, _ = build_candidate(shared, *(CandidateJob(c.group, c.removed, 0.0) for c in chosen))
+        adapt(shared, model, (CALIBRATE,) if CALIBRATE in ranked[0].steps else (), "")
+        return model, self.metric.of_model(model, self.example_inputs), chosen
 
     def _run_jobs(self, shared: IterationInput, jobs: list[CandidateJob]) -> list[CandidateResult]:
         """Every job's result (by group); models are kept for the ranking, then dropped by the caller."""
