@@ -172,6 +172,6 @@ def test_from_fills_a_partial_config_written_with_tinynn_names(tmp_path):
             doc["short_term_iters"], doc["max_iters"], doc["min_channels_step"]) == \
         ("params", 0.75, 0.05, 0.002, 30, 50, 4)
     assert "budget_type" not in doc and doc["reduction_decay"] == 0.96  # prunekit's names, every default
-    partial.write_text("metrics: l2_norm\n")
-    with pytest.raises(PrunekitError, match="unknown config key 'metrics'"):
-        cmd_config.render(parser_of, "netadapt", None, [], partial)
+    partial.write_text("metrics: l1_norm\nnetadapt_dir: runs/na\n")  # TinyNeuralNetwork's names for these too
+    doc = yaml.safe_load(cmd_config.render(parser_of, "netadapt", None, [], partial))
+    assert (doc["criterion"], doc["work_dir"]) == ("l1_norm", "runs/na")

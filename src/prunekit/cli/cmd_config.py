@@ -39,8 +39,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
 }
 """Per command: runnable example values of the options it needs but has no default for (digits is the default
 dataset, always available). They are written with a note to replace them."""
-NOT_OPTIONS = ("help", "config", "debug")
-"""Parser entries that are not config keys."""
+NOT_OPTIONS = ("help", "config", "debug", "model_factory", "trust_factory")
+"""Parser entries that are not config keys (--model-factory and --trust-factory may only be given on the
+command line, never by a file)."""
 WIDTH = 100
 
 
