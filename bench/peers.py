@@ -46,7 +46,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import command_line, done, exclusive, log_invocation, machine  # noqa: E402
+from common import command_line, done, exclusive, log_invocation, machine, read_json_or_none  # noqa: E402
 from peers_jobs import METHODS, Job, Outcome, model_root, train_base  # noqa: E402
 from peers_measure import figures, latency_run, latency_session, netadapt_cost  # noqa: E402
 from peers_report import plot, report  # noqa: E402
@@ -125,13 +125,16 @@ def collect_model(s: Settings, model: str) -> tuple[dict[str, Any], list[dict], 
 
 
 def measure_latency(s: Settings, model: str, bases: dict[str, Any], runs: list[dict]) -> None:
-    """Every network of one model's tables measured together (cached while the set is unchanged)."""
+    """Every network of one model's tables measured together (cached while the set is unchanged); with
+    ``--no-latency``, what an earlier session measured."""
     root = model_root(s, model)
     named = [(root / "base", bases["base"]), *([(root / "base-slimming", bases["slim"])] if "slim" in bases else []),
              *((Path(r["final"]), r["after"]) for r in runs)]
-    measured = latency_session([f for f, _ in named], s, root / "latency.json")
+    cache = root / "latency.json"
+    measured = latency_session([f for f, _ in named], s, cache) if s.latency else read_json_or_none(cache) or {}
     for folder, figs in named:
-        figs["latency"] = measured[str(folder)]
+        if str(folder) in measured:
+            figs["latency"] = measured[str(folder)]
 
 
 def netadapt_options(s: Settings) -> list[tuple[str, int]]:
@@ -153,8 +156,7 @@ def collect(s: Settings) -> dict[str, Any]:
         if not done(model_root(s, model) / "base"):
             continue
         bases, runs, lat_runs = collect_model(s, model)
-        if s.latency:
-            measure_latency(s, model, bases, runs)
+        measure_latency(s, model, bases, runs)
         bases["plot"] = str(s.plots_dir / f"peers-{model}-{s.dataset}-{s.profile}.png")
         plot(bases["base"], runs, model, f"{s.model_label(model)} on {s.dataset} ({s.profile} profile)",
              Path(bases["plot"]))

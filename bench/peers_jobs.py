@@ -205,7 +205,7 @@ def run_peer(job: Job, prune: Callable[[Job], None]) -> Outcome | None:
     final = equal_finetune(job, pruned) if pruned else None
     if final is None:
         return None
-    compute, plan = equal_compute(job, pruned, final)
+    compute, plan = equal_compute(replace(job, live=job.live and job.s.equal_compute), pruned, final)
     meta = read_description(pruned).get("meta", {}).get("prune", {})
     note = f"{meta['steps']} TP steps" if "steps" in meta else ""
     if meta.get("reached_budget") is False:

@@ -102,8 +102,7 @@ def netadapt_cost(work: Path, total_s: float | None) -> dict[str, Any]:
 def latency_run(job: Job, macs_budgets: list[float]) -> dict[str, Any] | None:
     """NetAdapt to ``job.budget`` of the base's latency (its defaults), fine-tuned like every method; its measured
     latency against the budget, and its accuracy against the network of the same seed's MACs-budget NetAdapt run
-    that is first as fast for real (that iteration fine-tuned alike; from the run with the lowest of ``macs_budgets``
-that is done, the one whose iterations reach furthest). None until the run is done."""
+    that is first as fast for real (see :func:`as_fast_match`). None until the run is done."""
     outcome = run_netadapt(job)
     if outcome is None:
         return None
@@ -117,18 +116,22 @@ that is done, the one whose iterations reach furthest). None until the run is do
 
 
 def as_fast_match(job: Job, macs_job: Job) -> dict[str, Any]:
-    """Measure the base, the latency run's network and every iteration of a MACs run together; the first iteration
-    as fast as the latency network, fine-tuned alike."""
+    """The base, the latency run's network and every iteration of a MACs run measured together (``macs_job``: the
+    lowest MACs budget done, whose iterations reach furthest); the first iteration as fast as the latency network
+    is chosen once (``match.json``) and fine-tuned alike. No match while no iteration done is as fast."""
     work = WorkDir(macs_job.folder / "search")
     iterations = [work.iteration_dir(i) for i in range(len(work.history()) + 1)]
     folders = [job.base, job.folder / "pruned", *iterations]
     measured = latency_session(folders, job.s, job.folder / "latency-match.json", [NETADAPT_LATENCY])
     ms = {f: measured[str(f)][NETADAPT_LATENCY]["median_ms"] for f in folders}
-    target = ms[job.folder / "pruned"]
-    match = next((f for f in iterations if ms[f] <= target), iterations[-1])
-    tuned = finetune(job, match, job.folder / f"match-finetune-{job.s.ft_tag}", job.s.finetune_epochs)
-    return {"base_ms": ms[job.base], "budget_ms": job.budget * ms[job.base], "measured_ms": target,
-            "match": {"run": str(macs_job.folder), "iteration": iterations.index(match), "measured_ms": ms[match],
-                      "before": read_json(match / "metrics.json"),
-                      "after": figures(tuned) if tuned else None}}
-
+    figs = {"base_ms": ms[job.base], "budget_ms": job.budget * ms[job.base], "measured_ms": ms[job.folder / "pruned"]}
+    match = read_json_or_none(job.folder / "match.json")
+    if match is None:
+        fast = [f for f in iterations if ms[f] <= figs["measured_ms"]]
+        if not fast:
+            return {**figs, "match": None}
+        match = {"folder": str(fast[0]), "run": str(macs_job.folder), "iteration": iterations.index(fast[0]),
+                 "measured_ms": ms[fast[0]], "before": read_json(fast[0] / "metrics.json")}
+        write_json(job.folder / "match.json", match)
+    tuned = finetune(job, Path(match["folder"]), job.folder / f"match-finetune-{job.s.ft_tag}", job.s.finetune_epochs)
+    return {**figs, "match": {**match, "after": figures(tuned) if tuned else None}}

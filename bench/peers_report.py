@@ -71,7 +71,8 @@ def headline_table(records: list[dict], model: str) -> str:
         compute = spread_cell(accuracies(runs, "compute")) if method in (*PEERS, "netadapt") else "-"
         per_epoch = mean_of(runs, lambda r: r["after"].get("train_seconds", 0) / r["after"].get("epochs", 1))
         rows.append([f"{budget:.0%}", f"**{method}**" if method == "netadapt" else method, seeds_cell(runs),
-                     spread_cell(accuracies(runs, "after")), compute, extra_cell, num(mean_of(runs, lambda r: r["search_s"])),
+                     spread_cell(accuracies(runs, "after")), compute, extra_cell,
+                     num(mean_of(runs, lambda r: r["search_s"])),
                      num(per_epoch, ".0f")])
     return md_table(header, rows)
 
@@ -161,7 +162,8 @@ def quality_table(bases: dict[str, Any], records: list[dict], model: str) -> str
 
 def speedup_table(base: dict, records: list[dict], model: str) -> str:
     """Measured speed-up over the base on every platform and batch, next to the MACs ratio (the ideal)."""
-    header = ["method", "budget", "MACs speed-up (ideal)", *[f"{k.replace('@', ' b')} speed-up" for k in latency_keys()]]
+    header = ["method", "budget", "MACs speed-up (ideal)",
+              *[f"{k.replace('@', ' b')} speed-up" for k in latency_keys()]]
     rows = []
     for budget, method, runs in group_runs(records, model):
         ideal = base["macs"] / mean_of(runs, lambda r: r["after"]["macs"])
@@ -178,7 +180,8 @@ def cost_table(records: list[dict], model: str) -> str:
     header = ["budget", "seed", "iterations", "candidates", "total s", "short-term FT s (%)", "evaluation s (%)",
               "framework s (%)", "of which: planning", "candidate surgery + counting", "saving", "outside iterations"]
     rows = []
-    for r in sorted((r for r in records if r["model"] == model and "cost" in r), key=lambda r: (-r["budget"], r["seed"])):
+    searches = [r for r in records if r["model"] == model and "cost" in r]
+    for r in sorted(searches, key=lambda r: (-r["budget"], r["seed"])):
         c = r["cost"]
         rows.append([f"{r['budget']:.0%}", str(r["seed"]), str(c["iterations"]), str(c["candidates"]),
                      num(c["total_s"]), *[cell(c[k], c["total_s"]) for k in (
@@ -195,10 +198,12 @@ def time_table(bases: dict[str, Any], records: list[dict], model: str) -> str:
     for r in (r for r in records if r["model"] == model):
         for label, value in ((f"{r['method']}: search / pruning", r["search_s"]),
                              (f"{r['method']}: equal fine-tuning", r["after"].get("train_seconds")),
-                             (f"{r['method']}: equal-compute fine-tuning", (r.get("compute") or {}).get("train_seconds"))):
+                             (f"{r['method']}: equal-compute fine-tuning",
+                              (r.get("compute") or {}).get("train_seconds"))):
             if value:
                 parts.setdefault(label, []).append(value)
-    rows = [[label, str(len(v)), f"{sum(v) / 3600:.2f}", f"{statistics.fmean(v) / 60:.1f}"] for label, v in parts.items()]
+    rows = [[label, str(len(v)), f"{sum(v) / 3600:.2f}", f"{statistics.fmean(v) / 60:.1f}"]
+            for label, v in parts.items()]
     return md_table(["part", "runs", "total h", "mean min / run"], rows)
 
 
@@ -284,8 +289,8 @@ def coverage_lines(records: list[dict], expected: list[tuple[str, float, str]], 
     lines = [f"- cells run with fewer than {seeds} seed(s): " + ("; ".join(short) if short else "none"),
              "- cells not run yet: " + ("; ".join(missing) if missing else "none")]
     if pending:
-        lines.append("- equal compute still to run (NetAdapt's search for the same cell not done yet): "
-                     + "; ".join(pending))
+        lines.append("- equal compute still to run (it waits for NetAdapt's search of the same cell, or was left "
+                     "for later): " + "; ".join(pending))
     return lines
 
 
@@ -315,7 +320,7 @@ def model_section(s: Settings, model: str, bases: dict[str, Any], results: dict[
                   latency_table(results["latency_runs"], model), ""]
     lines += ["Details (sizes, latency, time; test accuracy at equal fine-tuning):", "",
               quality_table(bases, runs, model), ""]
-    if s.latency:
+    if any("latency" in r["after"] for r in runs if r["model"] == model):
         lines += ["Real speed-up over the base against the MACs ratio:", "", speedup_table(base, runs, model), ""]
     if any(r["model"] == model and "cost" in r for r in runs):
         lines += ["NetAdapt's search cost (from `history.jsonl`):", "", cost_table(runs, model), ""]

@@ -77,6 +77,7 @@ class Settings:
     plots_dir: Path
     threads: int | None
     latency: bool = True
+    equal_compute: bool = True
     report_only: bool = False
     dataset_note: str = ""
 
@@ -138,7 +139,8 @@ def parse_args(argv: list[str] | None = None, doc: str = "") -> argparse.Namespa
                    help="model argument, e.g. vgg11:width_mult=0.5 (repeatable; overrides the profile's for that key)")
     p.add_argument("--image-size", action="append", metavar="MODEL:N", help="resize MODEL's data to NxN (full: "
                    "mobilenet_v2:32)")
-    p.add_argument("--budgets", nargs="+", type=float, help="MACs budgets to run, shares of the base (full: 0.5 0.3 0.15)")
+    p.add_argument("--budgets", nargs="+", type=float,
+                   help="MACs budgets to run, shares of the base (full: 0.5 0.3 0.15)")
     p.add_argument("--latency-budgets", nargs="*", metavar="MODEL:RATIO",
                    help="NetAdapt latency runs, share of the base's latency (full: mobilenet_v2:0.5; none: no value)")
     p.add_argument("--methods", nargs="+", choices=METHODS_ORDER, help="methods to run (default: the profile's)")
@@ -163,6 +165,8 @@ def parse_args(argv: list[str] | None = None, doc: str = "") -> argparse.Namespa
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, help="crops and flips (full: on)")
     p.add_argument("--no-latency", dest="latency", action="store_false",
                    help="skip the latency measurements (intermediate runs: the report leaves latency out)")
+    p.add_argument("--no-equal-compute", dest="equal_compute", action="store_false",
+                   help="run no equal-compute fine-tuning now (the report shows the cached ones; run them later)")
     p.add_argument("--report-only", action="store_true", help="run nothing: rewrite results.json, the report and "
                    "the plots from the cache (latency is still measured unless --no-latency)")
     p.add_argument("--report", help="markdown report (default bench/results/peers-<profile>.md in the repository)")
@@ -196,7 +200,7 @@ def resolve_settings(a: argparse.Namespace) -> Settings:
         profile=a.profile, out=Path(a.out or f"runs/bench/peers/{a.profile}"),
         report=Path(a.report or REPO / f"bench/results/peers-{a.profile}.md"),
         plots_dir=Path(a.plots_dir or REPO / "docs/bench"), threads=a.threads, latency=a.latency,
-        report_only=a.report_only, **d,
+        equal_compute=a.equal_compute, report_only=a.report_only, **d,
     )
 
 
