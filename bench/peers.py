@@ -172,6 +172,26 @@ def interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def invocation(t0: float, status: str) -> dict[str, Any]:
+    """This invocation's record for ``invocations.jsonl``."""
+    return {"date": datetime.now().isoformat(timespec="seconds"), "command": command_line(),
+            "wall_s": time.perf_counter() - t0, "status": status}
+
+
+def write_outputs(s: Settings, t0: float) -> None:
+    """results.json, the report and the plots, from every cached figure; this invocation logged."""
+    results = {"date": datetime.now().isoformat(timespec="seconds"), "machine": machine(), "command": command_line(),
+               "settings": s.to_dict(), **collect(s)}
+    results["wall_s"] = time.perf_counter() - t0
+    results["invocations"] = log_invocation(s.out, invocation(t0, "done"))
+    write_json(s.out / "results.json", results)
+    models, budgets, seeds, methods = cells(s)
+    expected = [(m, b, meth) for m in models if m in results["bases"] for b in budgets for meth in methods]
+    s.report.parent.mkdir(parents=True, exist_ok=True)
+    s.report.write_text(report(s, results, expected, len(seeds)))
+    print(f"results: {s.out / 'results.json'}; report: {s.report}; wall time {results['wall_s']:.0f} s")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the chosen cells (cached), then write results.json, the report and the plots from the whole cache."""
     t0 = time.perf_counter()
@@ -182,18 +202,13 @@ def main(argv: list[str] | None = None) -> None:
     s = with_available_dataset(s)
     s.out.mkdir(parents=True, exist_ok=True)
     check_cache(s)
-    for model in [] if s.report_only else s.models:
-        run_model(s, model)
-    results = {"date": datetime.now().isoformat(timespec="seconds"), "machine": machine(), "command": command_line(),
-               "settings": s.to_dict(), **collect(s)}
-    results["wall_s"] = time.perf_counter() - t0
-    results["invocations"] = log_invocation(s.out, {k: results[k] for k in ("date", "command", "wall_s")})
-    write_json(s.out / "results.json", results)
-    models, budgets, seeds, methods = cells(s)
-    expected = [(m, b, meth) for m in models if m in results["bases"] for b in budgets for meth in methods]
-    s.report.parent.mkdir(parents=True, exist_ok=True)
-    s.report.write_text(report(s, results, expected, len(seeds)))
-    print(f"results: {s.out / 'results.json'}; report: {s.report}; wall time {results['wall_s']:.0f} s")
+    try:
+        for model in [] if s.report_only else s.models:
+            run_model(s, model)
+    except BaseException:  # a stopped invocation's time counts too
+        log_invocation(s.out, invocation(t0, "stopped"))
+        raise
+    write_outputs(s, t0)
 
 
 if __name__ == "__main__":

@@ -124,7 +124,8 @@ def as_fast_match(job: Job, macs_job: Job) -> dict[str, Any]:
     folders = [job.base, job.folder / "pruned", *iterations]
     measured = latency_session(folders, job.s, job.folder / "latency-match.json", [NETADAPT_LATENCY])
     ms = {f: measured[str(f)][NETADAPT_LATENCY]["median_ms"] for f in folders}
-    figs = {"base_ms": ms[job.base], "budget_ms": job.budget * ms[job.base], "measured_ms": ms[job.folder / "pruned"]}
+    figs = {"base_ms": ms[job.base], "budget_ms": job.budget * ms[job.base], "measured_ms": ms[job.folder / "pruned"],
+            "searched": f"{len(iterations)} networks of the {macs_job.budget:.0%}-MACs run"}
     match = read_json_or_none(job.folder / "match.json")
     if match is None:
         fast = [f for f in iterations if ms[f] <= figs["measured_ms"]]

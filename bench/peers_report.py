@@ -120,7 +120,8 @@ def latency_table(latency_records: list[dict], model: str) -> str:
                      num(r.get("budget_ms"), ".3f"),
                      f"{ms:.3f} ({ms / r['budget_ms']:.0%})" if ms else "-", spread_cell([r["after"]["test_accuracy"]]),
                      f"{r['after']['macs'] / 1e6:.2f} M",
-                     f"{m['iteration']}, {m['measured_ms']:.3f}" if m else "-",
+                     f"{m['iteration']}, {m['measured_ms']:.3f}" if m else
+                     f"none as fast among {r['searched']}" if r.get("searched") else "-",
                      f"{m['before']['macs'] / 1e6:.2f} M" if m else "-",
                      spread_cell([m["after"]["test_accuracy"]]) if m.get("after") else "-"])
     return md_table(header, rows)
@@ -267,7 +268,7 @@ def settings_lines(s: Settings, results: dict[str, Any]) -> list[str]:
         f"count meets the budget; Taylor: gradients of {s.taylor_batches} training batches of 64 before each step; "
         "its network is replayed as a prunekit checkpoint (checked equal, tensor for tensor) and fine-tuned by "
         "`prunekit finetune` like the others",
-        f"- rethinking: NetAdapt's architecture re-initialised, trained with the base recipe for "
+        f"- rethinking (where it ran): NetAdapt's architecture re-initialised, trained with the base recipe for "
         f"{s.base_epochs + s.finetune_epochs:g} epochs",
         f"- latency: median of `prunekit.latency.measure`, one thread, torch-cpu and onnxruntime-cpu at batch 1 and "
         f"32, at least {s.latency_min_time:g} s of timed runs each, the best of {s.latency_rounds} interleaved rounds",
@@ -302,8 +303,8 @@ def invocation_lines(invocations: list[dict]) -> list[str]:
     total = sum(i["wall_s"] for i in invocations) / 3600
     return [f"- {len(invocations)} invocations on this cache from {invocations[0]['date']} to "
             f"{invocations[-1]['date']}, {total:.1f} h in all (a cached step is not re-run):",
-            *[f"  - `{command}`: {len(runs)} x, {sum(r['wall_s'] for r in runs) / 60:.0f} min"
-              for command, runs in seen.items()]]
+            *[f"  - `{command}`: {len(runs)} x ({sum(r.get('status') == 'stopped' for r in runs)} stopped before "
+              f"the end), {sum(r['wall_s'] for r in runs) / 60:.0f} min" for command, runs in seen.items()]]
 
 
 def model_section(s: Settings, model: str, bases: dict[str, Any], results: dict[str, Any], seeds: int) -> list[str]:
