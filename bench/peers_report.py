@@ -64,10 +64,11 @@ def headline_table(records: list[dict], model: str) -> str:
               "FT s / epoch"]
     rows = []
     for budget, method, runs in group_runs(records, model):
-        plans = [r["compute_plan"] for r in runs if r.get("compute_plan")]
-        extra = [p["extra_epochs"] for p in plans]
-        extra_cell = ("(reference)" if method == "netadapt" else "-" if method not in PEERS or not extra else
-                      f"{statistics.fmean(extra):.1f} ({min(extra):.1f}-{max(extra):.1f})")
+        extra = [r["compute_plan"]["extra_epochs"] for r in runs if r.get("compute")]
+        planned = [r["compute_plan"]["extra_epochs"] for r in runs if r.get("compute_plan") and not r.get("compute")]
+        parts = [f"{statistics.fmean(extra):.1f} ({min(extra):.1f}-{max(extra):.1f})"] if extra else []
+        parts += [f"{', '.join(f'{p:.1f}' for p in planned)} still to run"] if planned else []
+        extra_cell = "(reference)" if method == "netadapt" else "; ".join(parts) or "-"
         compute = spread_cell(accuracies(runs, "compute")) if method in (*PEERS, "netadapt") else "-"
         per_epoch = mean_of(runs, lambda r: r["after"].get("train_seconds", 0) / r["after"].get("epochs", 1))
         rows.append([f"{budget:.0%}", f"**{method}**" if method == "netadapt" else method, seeds_cell(runs),
@@ -94,7 +95,7 @@ def verdict(netadapt: list[float], peers: dict[str, list[float]]) -> str:
 def verdict_table(records: list[dict], model: str, seeds: int) -> str:
     """Per budget: NetAdapt against the best peer at equal fine-tuning and at equal compute."""
     header = ["budget", "NetAdapt", "lead at equal fine-tuning", "lead at equal compute",
-              f"cells under {seeds} seeds"]
+              f"cells under {seeds} seed(s)"]
     rows = []
     for budget in sorted({r["budget"] for r in records if r["model"] == model}, reverse=True):
         cell = [(m, runs) for b, m, runs in group_runs(records, model) if b == budget]
