@@ -23,14 +23,22 @@ Usage (CPU-heavy: one thread, low priority, in the background on a shared machin
 
     OMP_NUM_THREADS=1 nice -n 10 python bench/peers.py --profile quick      # the quick check
     OMP_NUM_THREADS=1 nice -n 10 python bench/peers.py --profile medium
-    OMP_NUM_THREADS=1 nohup nice -n 10 python bench/peers.py --profile full --models resnet20 --budgets 0.3 \\
-        --seeds 0 --methods netadapt l1-global --no-latency > runs/bench/peers/full.log 2>&1 &
+
+The full profile runs for days on 2 cores: run it cell by cell, in priority order, one process per
+core (``--models --budgets --seeds --methods`` choose what runs now; the report always covers
+everything in the cache; two processes never work on the same job: each holds a lock on it)::
+
+    OMP_NUM_THREADS=1 nohup nice -n 10 python bench/peers.py --profile full --models resnet20 \
+        --budgets 0.3 --seeds 0 --no-latency >> runs/bench/peers/full-resnet20.log 2>&1 &
+    ...                                            # other cells; --no-equal-compute leaves those for later
+    OMP_NUM_THREADS=1 nice -n 10 python bench/peers.py --profile full --report-only   # latency, the report
 
 Every step is cached under ``--out`` (default ``runs/bench/peers/<profile>``, from the current folder): a
 step whose folder holds its ``metrics.json`` is skipped, NetAdapt continues with ``--resume`` and
-training resumes from its last epoch, so a killed run picks up where it stopped. ``--models
---budgets --seeds --methods`` choose what runs now; the report covers everything in the cache.
-Outputs: ``OUT/results.json``, ``bench/results/peers-<profile>.md`` and one PNG per model in ``docs/bench/``.
+training resumes from its last epoch, so a run killed (Ctrl-C or ``kill``) picks up where it stopped.
+Bases trained outside (same folder, same flags) are used as they are, once their recorded data settings
+and recipe are checked. Outputs: ``OUT/results.json``, ``bench/results/peers-<profile>.md`` and one PNG
+per model in ``docs/bench/``.
 """
 
 from __future__ import annotations

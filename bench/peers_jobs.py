@@ -110,7 +110,7 @@ def finetune(job: Job, source: Path, out: Path, epochs: float) -> Path | None:
     """``prunekit finetune`` with the profile's epochs and learning rate and the job's seed; the rest of the recipe
     is the base's, as the command builds it (cached; an interrupted run resumes from its last epoch)."""
     return step(job, out, lambda: cli(["finetune", "--checkpoint", str(source), "--out", str(out), "--epochs",
-                                       f"{epochs:g}", "--lr", f"{job.s.finetune_lr:g}", "--seed", str(job.seed),
+                                       f"{epochs:.10g}", "--lr", f"{job.s.finetune_lr:g}", "--seed", str(job.seed),
                                        "--quiet"]))
 
 
