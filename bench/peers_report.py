@@ -257,8 +257,10 @@ def settings_lines(s: Settings, results: dict[str, Any]) -> list[str]:
         f"{s.finetune_epochs:g} --lr {s.finetune_lr:g} --seed SEED` (the base's recipe otherwise: cosine, no sparsity)",
         "- **equal compute**: each one-shot method and Torch-Pruning pruner is also fine-tuned for "
         f"{s.finetune_epochs:g} + E epochs (one cosine run), E = (NetAdapt's search wall seconds - the method's own "
-        "pruning seconds) / the method's seconds per epoch of its equal fine-tuning (its `train_log.jsonl`), same "
-        "base, budget and seed; NetAdapt's own figure is its equal fine-tuning",
+        "pruning seconds) / the method's seconds per epoch of its equal fine-tuning (its `train_log.jsonl`: training "
+        "steps only, so the epoch's validation pass is not counted and the peers get slightly more epochs), same "
+        "base, budget and seed; NetAdapt's own figure is its equal fine-tuning. Slimming's own seconds leave out "
+        "its second, sparsity-trained base",
         "- NetAdapt: prunekit's default options; only `--budget-ratio`, `--resource` and `--seed` are given. The "
         "options the searches recorded (`search/config.json`): "
         + ("; ".join(f"`{o}` ({n} searches)" for o, n in options) if options else "none yet"),
