@@ -313,7 +313,9 @@ def invocation_lines(invocations: list[dict]) -> list[str]:
 def model_section(s: Settings, model: str, bases: dict[str, Any], results: dict[str, Any], seeds: int) -> list[str]:
     """One base model's headline, latency rows, details and plot, as markdown lines."""
     runs, base = results["runs"], bases["base"]
-    lines = [f"## {s.model_label(model)} on {s.dataset}: base {spread_cell([base['test_accuracy']])}", "",
+    reference = (" (published Fashion-MNIST results for CNNs of this size: about 93-95 %, issue 15's reference "
+                 "range)" if s.dataset == "fashion-mnist" and not s.train_subset else "")
+    lines = [f"### {s.model_label(model)} on {s.dataset}: base {spread_cell([base['test_accuracy']])}{reference}", "",
              "Test accuracy, mean (min-max) over the seeds listed; equal compute adds NetAdapt's search time as "
              "fine-tuning epochs (E, mean (min-max)):", "", headline_table(runs, model), "",
              "NetAdapt's lead (beyond the seed spread: NetAdapt's worst seed above every peer's best):", "",
@@ -336,7 +338,7 @@ def report(s: Settings, results: dict[str, Any], expected: list[tuple[str, float
     """The markdown report: when, where, how, which cells hold fewer than ``seeds`` seeds, then one section per
     base model."""
     lines = [
-        f"# NetAdapt against its peers at equal fine-tuning and at equal compute (`{s.profile}` profile)", "",
+        f"## NetAdapt against its peers at equal fine-tuning and at equal compute (`{s.profile}` profile)", "",
         f"- date: {results['date']} (report written; every figure comes from the cache under `{s.out}`)",
         f"- machine: {machine_line(results['machine'])}",
         *invocation_lines(results["invocations"]),
