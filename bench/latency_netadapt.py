@@ -34,16 +34,11 @@ import torch
 
 import prunekit
 from prunekit.pipeline.workdir import WorkDir
-from prunekit.cli.main import main as prunekit_cli
 from prunekit.io import load_checkpoint, read_json, write_json
-from prunekit.latency import LatencyTable, build_lut, cpu_name, measure
+from prunekit.latency import LatencyTable, build_lut, measure
 
-
-def cli(args: list[str]) -> None:
-    """Run one prunekit command; stop the benchmark if it fails."""
-    code = prunekit_cli(args)
-    if code:
-        raise SystemExit(f"prunekit {' '.join(args)} failed with {code}")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import cached_cli, machine as machine_record, machine_line  # noqa: E402
 
 
 def lut_phase(model: torch.nn.Module, sample_shape: tuple[int, ...], out: Path, batch: int, threads: int, step: int,
@@ -99,8 +94,8 @@ def quick(a: argparse.Namespace) -> None:
 
 
 def machine() -> str:
-    """CPU model and core count of this machine."""
-    return f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    """This machine, as one line."""
+    return machine_line(machine_record())
 
 
 def netadapt_args(base: Path, work: Path, resource: str, ratio: float, a: argparse.Namespace) -> list[str]:
@@ -170,8 +165,8 @@ def error_summary(rows: list[dict], batch: int) -> dict:
 
 def finetune_and_test(src: Path, dest: Path, epochs: str) -> dict:
     """Long-term fine-tuning of one picked network; its metrics."""
-    if not (dest / "metrics.json").exists():
-        cli(["finetune", "--checkpoint", str(src), "--out", str(dest), "--epochs", epochs, "--seed", "0", "--quiet"])
+    cached_cli(dest, ["finetune", "--checkpoint", str(src), "--out", str(dest), "--epochs", epochs, "--seed", "0",
+                      "--quiet"])
     return read_json(dest / "metrics.json")
 
 

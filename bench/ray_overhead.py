@@ -9,10 +9,11 @@ pruning, counting and scoring: the framework's own work), as Ray's extra wall ti
 
 from __future__ import annotations
 
-import platform
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import ray
 import torch
@@ -23,6 +24,9 @@ from prunekit.data import load_dataset
 from prunekit.executors import make_executor
 from prunekit.pipeline.netadapt_step import DataEvaluate, DataFinetune
 from prunekit.training import TrainConfig, seed_everything, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, machine_line  # noqa: E402
 
 
 def run(model, data, executor, short_term_iters):
@@ -43,7 +47,7 @@ def main() -> None:
     seed_everything(0)
     model = prunekit.create_model("lenet", 10, 1, 8)
     train(model, data.train, TrainConfig(epochs=5), progress=False)
-    print(f"machine: {platform.machine()}, torch threads 1, date {time.strftime('%Y-%m-%d')}")
+    print(f"machine: {machine_line(machine())}; date {time.strftime('%Y-%m-%d')}")
     print("| executor | short-term batches | s / iteration | candidates | same choices as serial |")
     print("|---|---|---|---|---|")
     for iters in (100, 0):
