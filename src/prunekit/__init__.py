@@ -32,6 +32,14 @@ def load(directory, model=None):
     return load_checkpoint(directory, model=model).model
 
 
+def quantize(checkpoint, out, **kwargs):
+    """Quantize a checkpoint folder to int8 ONNX beside a copy of it in ``out``, tested and timed against fp32
+    (see :func:`prunekit.deploy.checkpoint.quantize_checkpoint`); returns the new metrics."""
+    from prunekit.deploy.checkpoint import quantize_checkpoint
+
+    return quantize_checkpoint(checkpoint, out, **kwargs)
+
+
 def __getattr__(name):
     if name in ("NetAdapt", "NetAdaptResult"):
         from prunekit.algorithms import netadapt
@@ -43,5 +51,5 @@ def __getattr__(name):
 __all__ = [
     "PrunekitError", "ModelSpec", "Resources", "create_model", "list_datasets", "list_models",
     "load_dataset", "measure", "register_dataset", "register_model", "__version__",
-    "prune", "save", "load", "NetAdapt", "NetAdaptResult",
+    "prune", "save", "load", "quantize", "NetAdapt", "NetAdaptResult",
 ]

@@ -10,6 +10,7 @@ from prunekit.errors import PrunekitError
 from prunekit.cli.options import add_data_args, data_config
 from prunekit.executors import EXECUTORS, make_executor
 from prunekit.io import read_json
+from prunekit.latency.platforms import platform_help
 from prunekit.pipeline.steps import recorded_data_config
 from prunekit.pipeline.netadapt_step import netadapt_checkpoint
 from prunekit.reports import model_summary_table
@@ -20,7 +21,7 @@ HELP = "adapt a checkpoint to a resource budget with NetAdapt (resumable)"
 OPTION_DESTS = ("budget", "budget_ratio", "resource", "init_reduction", "init_reduction_ratio", "reduction_decay",
                 "short_term_iters", "finetune_lr", "min_channels_step", "criterion", "exclude", "max_iters",
                 "save_interval", "seed", "platform", "latency_mode", "force_lut", "threads",
-                "latency_batch")
+                "latency_batch", "measure_command")
 
 
 def add_netadapt_arguments(p: argparse.ArgumentParser, with_budget: bool = True) -> None:
@@ -43,7 +44,9 @@ def add_netadapt_arguments(p: argparse.ArgumentParser, with_budget: bool = True)
     g.add_argument("--work-dir", help="working folder (history, models, resume)")
     g.add_argument("--resume", action="store_true", default=None, help="continue the run in --work-dir")
     lat = p.add_argument_group("latency budget (--resource latency)")
-    lat.add_argument("--platform", help="where latency is measured: torch-cpu, torch-cuda or onnxruntime-cpu (default torch-cpu)")
+    lat.add_argument("--platform", help=f"where latency is measured: {platform_help()} (default torch-cpu)")
+    lat.add_argument("--measure-command", help="--platform command: a command that times {onnx} at batch {batch} on "
+                                               "your device and prints its milliseconds (see docs/latency.md)")
     lat.add_argument("--latency-mode", choices=("lut", "measure"),
                      help="predict candidates from a lookup table (default) or time each one for real")
     lat.add_argument("--lut", help="lookup table JSON: used if it exists, built from the model and saved there if not")

@@ -10,13 +10,13 @@ from typing import Sequence
 from prunekit import __version__
 from prunekit.cli import (
     cmd_eval, cmd_export, cmd_finetune, cmd_history, cmd_latency, cmd_lut, cmd_netadapt, cmd_pick, cmd_prune,
-    cmd_run, cmd_train,
+    cmd_quantize, cmd_run, cmd_train,
 )
 from prunekit.cli.options import apply_config, load_config_file
 from prunekit.errors import PrunekitError
 
 COMMANDS = (cmd_train, cmd_eval, cmd_prune, cmd_finetune, cmd_netadapt, cmd_history, cmd_pick, cmd_run, cmd_export,
-            cmd_latency, cmd_lut)
+            cmd_latency, cmd_lut, cmd_quantize)
 """Each module has NAME, HELP, add_arguments(parser) and run(args) -> int."""
 
 
