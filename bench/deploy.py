@@ -49,6 +49,8 @@ MODELS = {
 }
 TRAIN = ["--dataset", "fashion-mnist", "--train-subset", "15000", "--val-size", "2000", "--no-augment", "--epochs",
          "4", "--batch-size", "64", "--lr", "0.05", "--seed", "0"]
+CLOCK = "cpu"
+"""Every figure is CPU time of one thread: this machine is shared with other jobs (see docs/latency.md)."""
 NETADAPT = ["--resource", "latency", "--budget-ratio", "0.5", "--latency-batch", "1", "--threads", "1",
             "--short-term-iters", "10", "--min-channels-step", "4", "--init-reduction-ratio", "0.1", "--batch-size",
             "32", "--seed", "0"]
@@ -65,7 +67,7 @@ if os.path.exists(marker) and runs >= int(open(marker).read()):
     os.remove(marker)
     print("adb: device offline", file=sys.stderr)
     sys.exit(1)
-sys.exit(subprocess.call([sys.executable, sys.argv[5], sys.argv[1], sys.argv[2]]))
+sys.exit(subprocess.call([sys.executable, sys.argv[5], sys.argv[1], sys.argv[2], "--clock", "cpu"]))
 '''
 
 
@@ -114,7 +116,8 @@ def phase_search(out: Path, model: str) -> None:
             continue
         extra = ["--lut", str(out / model / f"lut-na-{run}.json")] if "lut" in options else []
         resume = ["--resume"] if WorkDir(work).exists() else []
-        cli(["netadapt", "--checkpoint", str(out / model / "base"), "--work-dir", str(work), *NETADAPT, *options,
+        cli(["netadapt", "--checkpoint", str(out / model / "base"), "--work-dir", str(work), *NETADAPT,
+             "--latency-clock", CLOCK, *options,
              *extra, *resume, "--quiet"], out / "logs" / f"{model}-na-{run}.log")
 
 
@@ -143,7 +146,8 @@ def phase_quantize(out: Path, model: str) -> None:
         q = out / model / f"q-{name}"
         if not (q / "metrics.json").exists():
             cli(["quantize", "--checkpoint", str(ckpt), "--out", str(q), "--calibration-samples", "256",
-                 "--latency-batch", "1", "8", "--threads", "1", "--quiet"], out / "logs" / f"{model}-quantize.log")
+                 "--latency-batch", "1", "8", "--threads", "1", "--clock", CLOCK, "--quiet"],
+                out / "logs" / f"{model}-quantize.log")
 
 
 # -- phase 5: accuracy and latency on every platform (A1, A2) ---------------------------------------------
@@ -155,7 +159,7 @@ def best_of_rounds(jobs: dict[str, tuple], rounds: int, min_time_s: float) -> di
     seen: dict[str, list] = {k: [] for k in jobs}
     for _ in range(rounds):
         for key, (net, x, platform) in jobs.items():
-            seen[key].append(measure(net, x, platform, threads=1, min_time_s=min_time_s))
+            seen[key].append(measure(net, x, platform, threads=1, min_time_s=min_time_s, clock=CLOCK))
     out = {}
     for key, results in seen.items():
         best = min(results, key=lambda r: r.median_ms)
@@ -213,7 +217,8 @@ def phase_lut(out: Path, model: str, rounds: int) -> dict:
         # the lut run's own table (built over every width at step 4) for its platform; others fill in on demand
         lut_path = out / model / (f"lut-na-{run}.json" if platform == "onnxruntime-cpu-int8" and run.endswith("lut")
                                   else f"lut-{platform}-b{batch}.json")
-        table = LatencyTable.load(lut_path, platform, 1) if lut_path.exists() else LatencyTable(platform, 1)
+        timed_on = get_platform(platform, clock=CLOCK)
+        table = LatencyTable.load(lut_path, timed_on, 1) if lut_path.exists() else LatencyTable(timed_on, 1)
         table.path = lut_path
         t0 = time.perf_counter()
         if not table.is_calibrated(x):
@@ -268,7 +273,7 @@ def phase_command(out: Path, model: str) -> dict:
     again = get_platform("command", command=command, cache=folder / "cache-again.json")  # a second, uncached sample
     rows = []
     for i, net in nets:
-        ours = best_of_rounds({"ort": (net, x, "onnxruntime-cpu")}, 3, min_time_s=1.0)["ort"]
+        ours = best_of_rounds({"ort": (net, x, "onnxruntime-cpu")}, 3, min_time_s=0.5)["ort"]
         rows.append({"iteration": i, "command_ms": measure(net, x, platform).median_ms,
                      "command_again_ms": measure(net, x, again).median_ms, "onnxruntime_cpu_ms": ours["ms"]})
     result = {"stopped_exit_code": stopped, "error_line": _last_error(logfile), "device_runs": len(invocations),
@@ -346,7 +351,7 @@ def report_a4(a4: dict) -> str:
 
 def report(out: Path, models: list[str]) -> str:
     """The markdown for BENCHMARKS.md from what the phases cached."""
-    parts = [f"Date {date.today()}, machine: {machine()}; one thread everywhere."]
+    parts = [f"Date {date.today()}, machine: {machine()}; one thread everywhere, timed by its CPU time."]
     for model in models:
         for name, fn, label in (("a1.json", report_a1, "A1"), ("a1.json", report_a2, "A2"), ("a3.json", report_a3, "A3")):
             if (out / model / name).exists():

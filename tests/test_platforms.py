@@ -1,6 +1,7 @@
 """The latency platform registry: every built-in platform measures a tiny network and times one layer,
 a platform added from this file works through measure, tables and the CLI, missing runtimes name their extra."""
 
+import json
 import sys
 
 import pytest
@@ -125,3 +126,51 @@ def test_a_registered_toy_platform_is_a_cli_choice(tiny, tmp_path, capsys):
     from prunekit.cli.main import build_parser
 
     assert "toy-eager" in build_parser()[1]["latency"].format_help()  # help texts are built from the registry
+
+
+# -- the cpu clock -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("platform", RUNTIMES)
+def test_each_platform_times_by_cpu_time_on_request(tiny, platform):
+    needs(platform)
+    r = measure(tiny, torch.randn(1, 3, 16, 16), platform, threads=1, warmup=1, repeats=3, min_time_s=0.01,
+                clock="cpu")
+    assert r.median_ms > 0 and r.platform["clock"] == "cpu"
+    assert get_platform(platform).time_layer(nn.Conv2d(4, 4, 1), torch.randn(1, 4, 4, 4), 1, 0.002) > 0
+
+
+def test_the_cpu_clock_needs_one_thread_and_a_platform_timed_here(tiny):
+    with pytest.raises(PrunekitError, match="the cpu clock times one thread: use --threads 1"):
+        measure(tiny, torch.randn(1, 3, 16, 16), "onnxruntime-cpu", threads=2, clock="cpu")
+    with pytest.raises(PrunekitError, match="unknown latency clock 'sun'; valid: wall, cpu"):
+        get_platform("torch-cpu", clock="sun")
+    with pytest.raises(PrunekitError, match="cpu clock does not apply"):
+        get_platform("torch-cuda", clock="cpu")
+    with pytest.raises(PrunekitError, match="does not apply"):
+        get_platform("command", command="x {onnx}", clock="cpu")
+
+
+def test_a_table_keeps_its_clock(tmp_path):
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 4)).eval()
+    x = torch.randn(1, 3, 8, 8)
+    build_lut(model, x, get_platform("torch-cpu", clock="cpu"), min_channels_step=4, threads=1, entry_time_s=0.002,
+              progress=False, save_to=tmp_path / "cpu.json")
+    assert LatencyTable.load(tmp_path / "cpu.json").record["clock"] == "cpu"  # named by its file alone
+    with pytest.raises(PrunekitError, match="clock 'cpu'; here: clock 'wall'"):
+        LatencyTable.load(tmp_path / "cpu.json", "torch-cpu", 1)
+    doc = json.loads((tmp_path / "cpu.json").read_text())
+    del doc["platform"]["clock"]  # a table from before clocks were recorded was timed by the wall clock
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    assert LatencyTable.load(tmp_path / "old.json", "torch-cpu", 1).record["clock"] == "wall"
+
+
+def test_netadapt_settings_carry_the_clock_to_the_latency_metric(tiny):
+    from prunekit.algorithms.netadapt.config import NetAdaptConfig
+    from prunekit.resources.metric import make_metric
+
+    cfg = NetAdaptConfig.from_dict({"budget_ratio": 0.5, "resource": "latency", "latency_clock": "cpu",
+                                    "latency_mode": "measure", "threads": 1})
+    assert cfg.extra == {"clock": "cpu", "mode": "measure", "threads": 1}
+    metric = make_metric("latency", **cfg.extra)
+    assert metric.backend.clock == "cpu" and metric.of_model(tiny, torch.randn(1, 3, 16, 16)) > 0

@@ -6,6 +6,7 @@ import argparse
 
 from prunekit.io import load_checkpoint
 from prunekit.latency import Platform, get_platform, layer_costs, measure, platform_help
+from prunekit.latency.timing import CLOCKS
 from prunekit.reports import format_table
 
 NAME = "latency"
@@ -19,11 +20,13 @@ def add_platform_arguments(p: argparse.ArgumentParser) -> None:
                    help="--platform command: a command that times the ONNX file {onnx} at batch {batch} on your "
                         "device and prints its milliseconds ('latency_ms: X'); results are cached (docs/latency.md)")
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's setting)")
+    p.add_argument("--clock", choices=tuple(CLOCKS), help="wall (default) or cpu: CPU time of one thread, steady on "
+                                                          "a machine shared with other jobs (docs/latency.md)")
 
 
 def platform_of(args: argparse.Namespace) -> Platform:
     """The platform the options name (an unknown name or a missing runtime is one clear error)."""
-    return get_platform(args.platform, command=getattr(args, "measure_command", None))
+    return get_platform(args.platform, command=getattr(args, "measure_command", None), clock=getattr(args, "clock", None))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

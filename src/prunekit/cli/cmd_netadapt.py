@@ -21,7 +21,7 @@ HELP = "adapt a checkpoint to a resource budget with NetAdapt (resumable)"
 OPTION_DESTS = ("budget", "budget_ratio", "resource", "init_reduction", "init_reduction_ratio", "reduction_decay",
                 "short_term_iters", "finetune_lr", "min_channels_step", "criterion", "exclude", "max_iters",
                 "save_interval", "seed", "platform", "latency_mode", "force_lut", "threads",
-                "latency_batch", "measure_command")
+                "latency_batch", "measure_command", "latency_clock")
 
 
 def add_netadapt_arguments(p: argparse.ArgumentParser, with_budget: bool = True) -> None:
@@ -47,6 +47,8 @@ def add_netadapt_arguments(p: argparse.ArgumentParser, with_budget: bool = True)
     lat.add_argument("--platform", help=f"where latency is measured: {platform_help()} (default torch-cpu)")
     lat.add_argument("--measure-command", help="--platform command: a command that times {onnx} at batch {batch} on "
                                                "your device and prints its milliseconds (see docs/latency.md)")
+    lat.add_argument("--latency-clock", choices=("wall", "cpu"),
+                     help="wall (default) or cpu: CPU time of one thread, steady on a shared machine (docs/latency.md)")
     lat.add_argument("--latency-mode", choices=("lut", "measure"),
                      help="predict candidates from a lookup table (default) or time each one for real")
     lat.add_argument("--lut", help="lookup table JSON: used if it exists, built from the model and saved there if not")

@@ -7,6 +7,7 @@ import argparse
 from prunekit.cli.options import add_data_args, data_config
 from prunekit.deploy import QuantSettings, quantize_checkpoint
 from prunekit.deploy.onnx_quant import METHODS, TYPES
+from prunekit.latency.timing import CLOCKS
 from prunekit.pipeline.steps import recorded_data_config
 from prunekit.reports import format_table
 
@@ -30,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency-batch", type=int, nargs="+", default=[1], metavar="N",
                    help="batch sizes to time (default 1)")
     p.add_argument("--threads", type=int, default=1, help="threads of the timed runs (default 1)")
+    p.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                   help="wall (default) or cpu: CPU time of one thread, steady on a shared machine")
     add_data_args(p)
 
 
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = quantize_checkpoint(args.checkpoint, args.out, calibration_samples=args.calibration_samples,
                                   seed=args.seed, overwrite=args.overwrite, settings=settings,
                                   data_cfg=data_config(args, recorded_data_config(args.checkpoint)),
-                                  latency_batches=args.latency_batch, threads=args.threads)
+                                  latency_batches=args.latency_batch, threads=args.threads, clock=args.clock)
     batches = list(metrics["onnx_fp32"]["latency_ms"])
     rows = []
     for name in ("onnx_fp32", "onnx_int8"):

@@ -65,6 +65,7 @@ def quantize_checkpoint(
     latency_batches: Sequence[int] = (1,),
     threads: int = 1,
     latency_platform: str = "onnxruntime-cpu",
+    clock: str = "wall",
     min_time_s: float = 0.5,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -72,7 +73,8 @@ def quantize_checkpoint(
 
     Calibration uses ``calibration_samples`` training samples drawn with ``seed`` from the data the
     checkpoint recorded (or ``data_cfg``). Both ONNX files are tested on the test split and timed on
-    ``latency_platform`` with ``threads`` threads at each of ``latency_batches``. ``out`` is built in
+    ``latency_platform`` with ``threads`` threads at each of ``latency_batches`` (on ``clock``: ``"wall"``, or
+    ``"cpu"`` for one thread on a shared machine). ``out`` is built in
     a hidden staging folder and renamed into place; an existing non-empty ``out`` is refused unless
     ``overwrite``. Returns the new ``metrics.json`` (the checkpoint's metrics plus ``onnx_fp32``,
     ``onnx_int8`` and ``quantization``).
@@ -81,7 +83,7 @@ def quantize_checkpoint(
     check_quantization_tools()
     settings = settings or QuantSettings()
     settings.validate()
-    runtime = get_platform(latency_platform)
+    runtime = get_platform(latency_platform, clock=clock)
     if not isinstance(runtime, OnnxPlatform):
         raise PrunekitError(f"latency platform {latency_platform} does not run ONNX files")
     record = runtime.record(threads)

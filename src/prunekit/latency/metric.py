@@ -27,7 +27,8 @@ class LatencyMetric:
     ``batch_size``: the batch the latency is for (default: the example inputs' own batch).
     ``measure_command``: the command of platform ``"command"`` (see
     :mod:`prunekit.latency.platforms.command`; ``measure_cache`` and ``measure_timeout`` set its
-    cache file and time limit).
+    cache file and time limit). ``clock``: ``"wall"`` (default) or ``"cpu"`` (CPU time of one
+    thread: steady on a shared machine; see :data:`prunekit.latency.timing.CLOCKS`).
     """
 
     name = "latency"
@@ -36,8 +37,9 @@ class LatencyMetric:
                  lut: str | Path | LatencyTable | None = None, threads: int | None = None,
                  batch_size: int | None = None, min_channels_step: int = 8, force_lut: bool = False,
                  progress: bool = True, measure_command: str | None = None, measure_cache: str | None = None,
-                 measure_timeout: float | None = None) -> None:
-        self.backend = get_platform(platform, command=measure_command, cache=measure_cache, timeout_s=measure_timeout)
+                 measure_timeout: float | None = None, clock: str | None = None) -> None:
+        self.backend = get_platform(platform, command=measure_command, cache=measure_cache, timeout_s=measure_timeout,
+                                    clock=clock)
         if mode not in MODES:
             raise PrunekitError(f"unknown latency mode {mode!r}; valid: {', '.join(MODES)}")
         if batch_size is not None and batch_size < 1:

@@ -33,13 +33,15 @@ from prunekit.errors import PrunekitError
 from prunekit.io import write_json
 from prunekit.latency.measure import measure
 from prunekit.latency.platforms import Platform, get_platform
+from prunekit.latency.timing import CLOCKS
 from prunekit.latency.sites import ProbeCache, Site, probe_sites, reachable_removals, trace_sites
 from prunekit.structure import ModelStructure, analyze, pruned_copy
 
 FORMAT = "prunekit-latency-table"
 VERSION = 1
-PLATFORM_KEYS = ("name", "device", "threads")
-"""Fields of the platform record that must match for a table to be used (library versions only warn)."""
+PLATFORM_KEYS = ("name", "device", "threads", "clock")
+"""Fields of the platform record that must match for a table to be used (library versions only warn;
+tables from before clocks were recorded were timed by the wall clock)."""
 CALIBRATION_KEEP = (1.0, 0.75, 0.5, 0.25)
 """Share of every group's channels kept in the networks measured to calibrate a table."""
 VERSION_KEYS = ("torch", "onnxruntime", "openvino", "cuda")
@@ -205,6 +207,9 @@ class LatencyTable:
         if doc.get("version") != VERSION:
             raise PrunekitError(f"latency table {path} has format version {doc.get('version')}; this prunekit reads {VERSION}")
         record = doc.get("platform") or {}
+        record = {"clock": "wall", **record}
+        if platform is None and record["clock"] in CLOCKS:  # a table named by its file alone keeps its clock
+            options = {"clock": record["clock"], **options}
         table = cls(platform or record.get("name", "torch-cpu"), record.get("threads"),
                     entry_time_s=doc.get("entry_time_s", 0.02), record=record, **options)
         if platform is not None or not force:

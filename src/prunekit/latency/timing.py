@@ -12,6 +12,8 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from prunekit.errors import PrunekitError
+
 
 @dataclass
 class LatencyResult:
@@ -97,14 +99,30 @@ def summarise(times_s: list[float], record: dict[str, Any]) -> LatencyResult:
     return LatencyResult(statistics.median(ms), ms[0], q[2] - q[0], len(ms), record)
 
 
-def wall_clock(run: Callable[[], Any]) -> Callable[[], float]:
-    """Time one call of ``run`` with the wall clock (seconds)."""
-    def timed() -> float:
-        t0 = time.perf_counter()
-        run()
-        return time.perf_counter() - t0
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+"""How a run is timed. ``wall``: elapsed time, the latency a user sees on a machine of their own.
+``cpu``: CPU time of this process during the run; with one thread, the run's latency on a core of
+its own, unaffected by other processes taking turns on a shared machine (busy machines stretch
+wall-clock runs by 2-3x; see docs/latency.md)."""
 
-    return timed
+
+def check_clock(clock: str) -> Callable[[], float]:
+    """The clock function of ``clock`` (one clear error for an unknown name)."""
+    if clock not in CLOCKS:
+        raise PrunekitError(f"unknown latency clock {clock!r}; valid: {', '.join(CLOCKS)}")
+    return CLOCKS[clock]
+
+
+def timed(run: Callable[[], Any], clock: str = "wall") -> Callable[[], float]:
+    """A function that calls ``run`` once and returns the seconds it took on ``clock``."""
+    now = check_clock(clock)
+
+    def once() -> float:
+        t0 = now()
+        run()
+        return now() - t0
+
+    return once
 
 
 def repeat(timed: Callable[[], float], warmup: int, repeats: int, min_time_s: float) -> list[float]:
@@ -121,20 +139,21 @@ def repeat(timed: Callable[[], float], warmup: int, repeats: int, min_time_s: fl
 
 
 def time_blocks(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, threads: int | None, total_s: float,
-                blocks: int = 9) -> float:
+                blocks: int = 9, clock: str = "wall") -> float:
     """Median milliseconds of ``fn(x)`` over ``blocks`` blocks of repeated calls, each about ``total_s / blocks`` s."""
+    now = check_clock(clock)
     steady_allocator()
     with pinned_threads(threads), torch.inference_mode():
         fn(x)
-        t0 = time.perf_counter()
+        t0 = now()
         fn(x)
-        once = max(time.perf_counter() - t0, 1e-7)
+        once = max(now() - t0, 1e-7)
         number = max(1, int(total_s / blocks / once))
         times = []
         for _ in range(blocks):
-            t0 = time.perf_counter()
+            t0 = now()
             for _ in range(number):
                 fn(x)
-            times.append((time.perf_counter() - t0) / number)
+            times.append((now() - t0) / number)
     times.sort()
     return times[len(times) // 2] * 1000

@@ -21,7 +21,8 @@ TINYNN_ALIASES = {
 """TinyNeuralNetwork's NetAdapt config keys -> prunekit's."""
 
 LATENCY_OPTIONS = {"platform": "platform", "latency_mode": "mode", "lut": "lut", "threads": "threads",
-                   "force_lut": "force_lut", "latency_batch": "batch_size", "measure_command": "measure_command"}
+                   "force_lut": "force_lut", "latency_batch": "batch_size", "measure_command": "measure_command",
+                   "latency_clock": "clock"}
 """Options of a latency budget (kept in ``extra``) -> LatencyMetric's argument names."""
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from prunekit.errors import PrunekitError
-from prunekit.latency.timing import LatencyResult, cpu_name, repeat, summarise, wall_clock
+from prunekit.latency.timing import LatencyResult, check_clock, cpu_name, repeat, summarise, timed
 
 
 class Platform:
@@ -24,7 +24,9 @@ class Platform:
     Subclasses set ``requires`` (modules that must import) and ``extra`` (the ``prunekit[...]``
     extra that installs them), and implement :meth:`session`; ``record`` adds what identifies
     their timings (library versions). Options (e.g. a command line) are keyword arguments of the
-    constructor; a platform without options refuses any.
+    constructor; every platform that times runs in this process takes ``clock`` (``"wall"``, the
+    default, or ``"cpu"``: this process's CPU time, for one thread on a shared machine; see
+    :data:`prunekit.latency.timing.CLOCKS`); other options are refused.
     """
 
     name: ClassVar[str] = ""
@@ -32,14 +34,16 @@ class Platform:
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, clock: str = "wall", **options: Any) -> None:
         if options:
             raise PrunekitError(f"platform {self.name} takes no settings, got {', '.join(sorted(options))} "
                                 "(--measure-command is for --platform command)")
+        check_clock(clock)
+        self.clock = clock
 
     def options(self) -> dict[str, Any]:
-        """The options this platform was made with (recorded so a resumed run makes the same one)."""
-        return {}
+        """The options this platform was made with."""
+        return {"clock": self.clock}
 
     # -- availability -----------------------------------------------------------------------------
 
@@ -63,9 +67,12 @@ class Platform:
     # -- measuring --------------------------------------------------------------------------------
 
     def record(self, threads: int | None = None) -> dict[str, Any]:
-        """What identifies this platform's timings: name, device, threads (subclasses add library versions)."""
+        """What identifies this platform's timings: name, device, threads, clock (subclasses add library versions)."""
         self.check()
-        return {"name": self.name, "device": cpu_name(), "threads": threads or torch.get_num_threads()}
+        threads = threads or torch.get_num_threads()
+        if self.clock == "cpu" and threads != 1:
+            raise PrunekitError(f"the cpu clock times one thread: use --threads 1 (not {threads}), or the wall clock")
+        return {"name": self.name, "device": cpu_name(), "threads": threads, "clock": self.clock}
 
     def session(self, model: nn.Module, example_inputs: torch.Tensor, threads: int | None) -> Callable[[], Any]:
         """A prepared call that runs one forward pass of ``example_inputs`` (what :meth:`measure` times)."""
@@ -73,11 +80,11 @@ class Platform:
 
     def measure(self, model: nn.Module, example_inputs: torch.Tensor, *, threads: int | None = None,
                 warmup: int = 10, repeats: int = 30, min_time_s: float = 0.5) -> LatencyResult:
-        """Time :meth:`session` by the wall clock: ``warmup`` untimed runs, then at least ``repeats`` runs and
+        """Time :meth:`session` on this platform's clock: ``warmup`` untimed runs, then at least ``repeats`` runs and
         ``min_time_s`` seconds."""
         record = {**self.record(threads), "batch_size": int(example_inputs.shape[0])}
         run = self.session(model, example_inputs, record.get("threads"))
-        return summarise(repeat(wall_clock(run), warmup, repeats, min_time_s), record)
+        return summarise(repeat(timed(run, self.clock), warmup, repeats, min_time_s), record)
 
     def time_layer(self, module: nn.Module, x: torch.Tensor, threads: int | None, total_s: float) -> float:
         """Milliseconds of one layer on input ``x``, for a lookup table (a short :meth:`measure` by default)."""

@@ -89,7 +89,11 @@ def _locked(path: Path) -> Iterator[None]:
 class CommandPlatform(OnnxPlatform):
     """Latency printed by a user's command that times an ONNX file (``--measure-command "CMD {onnx} {batch}"``)."""
 
-    def __init__(self, command: str | None = None, cache: str | Path | None = None, timeout_s: float = 600.0) -> None:
+    def __init__(self, command: str | None = None, cache: str | Path | None = None, timeout_s: float = 600.0,
+                 clock: str = "wall") -> None:
+        super().__init__(clock)
+        if clock != "wall":
+            raise PrunekitError("platform command: your command measures, so --latency-clock does not apply")
         if not command:
             raise PrunekitError("platform command needs --measure-command 'CMD {onnx} {batch}': a command that times "
                                 "the ONNX file {onnx} on your device and prints its milliseconds")
@@ -110,7 +114,7 @@ class CommandPlatform(OnnxPlatform):
     def record(self, threads: int | None = None) -> dict[str, Any]:
         """The command (as the device: a table measured by another command is another platform) and threads."""
         self.check()
-        return {"name": self.name, "device": f"command: {self.command}", "threads": threads}
+        return {"name": self.name, "device": f"command: {self.command}", "threads": threads, "clock": "the command's"}
 
     def measure(self, model: nn.Module, example_inputs: torch.Tensor, *, threads: int | None = None,
                 warmup: int = 10, repeats: int = 30, min_time_s: float = 0.5) -> LatencyResult:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from prunekit.latency.platforms.base import Platform
-from prunekit.latency.timing import LatencyResult, repeat, summarise, wall_clock
+from prunekit.latency.timing import LatencyResult, repeat, summarise, timed
 
 Runner = Callable[[np.ndarray], np.ndarray]
 """Runs a loaded ONNX network on one input array and returns its (first) output."""
@@ -50,4 +50,4 @@ class OnnxPlatform(Platform):
         """Latency of an existing ONNX file on this platform's runtime (the file is run as it is)."""
         record = {**self.record(threads), "batch_size": int(example_inputs.shape[0])}
         run, x = self.runner(path, record.get("threads")), example_inputs.cpu().numpy()
-        return summarise(repeat(wall_clock(lambda: run(x)), warmup, repeats, min_time_s), record)
+        return summarise(repeat(timed(lambda: run(x), self.clock), warmup, repeats, min_time_s), record)

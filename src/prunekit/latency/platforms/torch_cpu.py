@@ -30,10 +30,15 @@ class TorchCpu(Platform):
 
     def measure(self, model: nn.Module, example_inputs: torch.Tensor, *, threads: int | None = None,
                 warmup: int = 10, repeats: int = 30, min_time_s: float = 0.5) -> LatencyResult:
-        """``blocked_autorange`` for at least ``min_time_s`` (``repeats`` does not apply: blocks are autoranged)."""
+        """``blocked_autorange`` for at least ``min_time_s`` (``repeats`` does not apply: blocks are autoranged);
+        with the cpu clock, single runs timed by CPU time instead."""
         from torch.utils.benchmark import Timer
 
         steady_allocator()
+        if self.clock == "cpu":
+            with pinned_threads(threads) as n:
+                return super().measure(model, example_inputs, threads=n, warmup=warmup, repeats=repeats,
+                                       min_time_s=min_time_s)
         with pinned_threads(threads) as n, torch.inference_mode():
             model_cpu, x = model.eval().cpu(), example_inputs.cpu()
             for _ in range(warmup):
@@ -48,4 +53,4 @@ class TorchCpu(Platform):
     def time_layer(self, module: nn.Module, x: torch.Tensor, threads: int | None, total_s: float) -> float:
         """A lean loop (median of blocks of ~``total_s / 9`` s): ``blocked_autorange``'s own cost (~0.1 s a
         call) would dominate a table of ten thousand small layers."""
-        return time_blocks(module.eval(), x, threads, total_s)
+        return time_blocks(module.eval(), x, threads, total_s, clock=self.clock)

@@ -17,6 +17,11 @@ from prunekit.latency.timing import LatencyResult, repeat, summarise
 class TorchCuda(Platform):
     """CUDA events around each call, after warm-up (only where a GPU exists)."""
 
+    def __init__(self, clock: str = "wall", **options) -> None:
+        super().__init__(clock, **options)
+        if clock != "wall":
+            raise PrunekitError("platform torch-cuda times the GPU with CUDA events: the cpu clock does not apply")
+
     def check(self) -> None:
         """A CUDA build of torch and a visible GPU."""
         if not torch.cuda.is_available():
@@ -26,8 +31,8 @@ class TorchCuda(Platform):
     def record(self, threads: int | None = None) -> dict[str, Any]:
         """The GPU's name, torch and CUDA versions."""
         self.check()
-        return {"name": self.name, "device": torch.cuda.get_device_name(), "torch": torch.__version__,
-                "cuda": torch.version.cuda}
+        return {"name": self.name, "device": torch.cuda.get_device_name(), "clock": "cuda events",
+                "torch": torch.__version__, "cuda": torch.version.cuda}
 
     def measure(self, model: nn.Module, example_inputs: torch.Tensor, *, threads: int | None = None,
                 warmup: int = 10, repeats: int = 30, min_time_s: float = 0.5) -> LatencyResult:
