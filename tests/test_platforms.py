@@ -17,7 +17,7 @@ from prunekit.latency.platforms import Platform, register_platform
 
 BUILT_IN = ["command", "onnxruntime-cpu", "onnxruntime-cpu-int8", "openvino-cpu", "openvino-cpu-int8", "torch-cpu",
             "torch-cuda"]
-RUNTIMES = [p for p in BUILT_IN if p not in ("command", "torch-cuda")]  # command has its own tests
+RUNTIMES = [p for p in list_platforms() if p not in ("command", "torch-cuda")]  # command: test_latency_command.py
 
 
 @register_platform("toy-eager")
