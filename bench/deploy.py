@@ -124,14 +124,19 @@ def phase_base(out: Path, model: str) -> None:
 
 def phase_search(out: Path, model: str) -> None:
     for run, options in runs_of(model).items():
-        work = out / model / f"na-{run}"
-        if (work / "metrics.json").exists():
+        work, refused = out / model / f"na-{run}", out / model / f"na-{run}.refused.txt"
+        if (work / "metrics.json").exists() or refused.exists():
             continue
         extra = ["--lut", str(out / model / f"lut-na-{run}.json")] if "lut" in options else []
         resume = ["--resume"] if WorkDir(work).exists() else []
-        cli(["netadapt", "--checkpoint", str(out / model / "base"), "--work-dir", str(work), *NETADAPT,
-             "--latency-clock", CLOCK, *options,
-             *extra, *resume, "--quiet"], out / "logs" / f"{model}-na-{run}.log")
+        logfile = out / "logs" / f"{model}-na-{run}.log"
+        code = cli(["netadapt", "--checkpoint", str(out / model / "base"), "--work-dir", str(work), *NETADAPT,
+                    "--latency-clock", CLOCK, *options, *extra, *resume, "--quiet"], logfile, check=False)
+        error = _last_error(logfile)
+        if code and error and "cannot be reached" in error:
+            refused.write_text(error + "\n")  # a finding, not a failure: the later phases skip this run
+        elif code:
+            raise SystemExit(f"NetAdapt {model} {run} failed: see {logfile}")
 
 
 def networks(out: Path, model: str) -> dict[str, Path]:
