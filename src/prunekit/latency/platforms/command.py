@@ -106,7 +106,6 @@ class CommandPlatform(OnnxPlatform):
                                 "e.g. 'python bench.py {onnx} {batch}'")
         self.command, self.timeout_s = command, float(timeout_s)
         self.cache = Path(cache) if cache else default_cache()
-        self.invocations = 0
 
     def options(self) -> dict[str, Any]:
         return {"command": self.command, "cache": str(self.cache)}
@@ -137,12 +136,13 @@ class CommandPlatform(OnnxPlatform):
         """Run the command on one ONNX file and return the milliseconds it printed (one clear error otherwise)."""
         values = {"{onnx}": str(onnx_path), "{batch}": str(batch), "{threads}": str(threads or 1)}
         argv = [_fill(arg, values) for arg in self.argv]
-        self.invocations += 1
         said = f"measure command {self.command!r}"
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout_s, stdin=subprocess.DEVNULL)
         except FileNotFoundError:
             raise PrunekitError(f"{said}: program {argv[0]!r} not found") from None
+        except OSError as err:  # not executable, ...
+            raise PrunekitError(f"{said}: cannot run {argv[0]!r} ({err.strerror})") from None
         except subprocess.TimeoutExpired as err:
             output = _text(err.stdout) + " " + _text(err.stderr)
             raise PrunekitError(f"{said} timed out after {self.timeout_s:g} s; its output: {_tail(output)!r}") from None
