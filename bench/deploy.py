@@ -128,20 +128,33 @@ def phase_base(out: Path, model: str) -> None:
 
 
 def phase_search(out: Path, model: str) -> None:
+    """Each run; one that stops because no single group can take the next step resumes with half the step
+    (NetAdapt's own advice), down to 1/8 of the first."""
     for run, options in runs_of(model).items():
-        work, refused = out / model / f"na-{run}", out / model / f"na-{run}.refused.txt"
-        if (work / "metrics.json").exists() or refused.exists():
+        work, refused, done = (out / model / f"na-{run}", out / model / f"na-{run}.refused.txt",
+                               out / model / f"na-{run}.done.json")
+        if done.exists() or refused.exists():
             continue
         extra = ["--lut", str(out / model / f"lut-na-{run}.json")] if "lut" in options else []
-        resume = ["--resume"] if WorkDir(work).exists() else []
-        logfile = out / "logs" / f"{model}-na-{run}.log"
-        code = cli(["netadapt", "--checkpoint", str(out / model / "base"), "--work-dir", str(work), *NETADAPT,
-                    "--latency-clock", CLOCK, *options, *extra, *resume, "--quiet"], logfile, check=False)
-        error = _last_error(logfile)
-        if code and error and "cannot be reached" in error:
-            refused.write_text(error + "\n")  # a finding, not a failure: the later phases skip this run
-        elif code:
-            raise SystemExit(f"NetAdapt {model} {run} failed: see {logfile}")
+        logfile, ratio, ratios = out / "logs" / f"{model}-na-{run}.log", 0.1, []
+        for _ in range(4):
+            resume = ["--resume"] if WorkDir(work).exists() else []
+            code = cli(["netadapt", "--checkpoint", str(out / model / "base"), "--work-dir", str(work), *NETADAPT,
+                        "--latency-clock", CLOCK, *options, *extra, "--init-reduction-ratio", str(ratio), *resume,
+                        "--quiet"], logfile, check=False)
+            error = _last_error(logfile)
+            if code and error and "cannot be reached" in error:
+                refused.write_text(error + "\n")  # a finding, not a failure: the later phases skip this run
+                break
+            if code:
+                raise SystemExit(f"NetAdapt {model} {run} failed: see {logfile}")
+            ratios.append(ratio)
+            metrics = read_json(work / "metrics.json")
+            if metrics["reached_budget"] or "no single group" not in str(metrics.get("stopped")):
+                break
+            ratio /= 2
+        if not refused.exists():
+            write_json(done, {"init_reduction_ratios": ratios, "reached_budget": metrics["reached_budget"]})
 
 
 def networks(out: Path, model: str) -> dict[str, Path]:
@@ -266,6 +279,32 @@ def phase_lut(out: Path, model: str, rounds: int) -> dict:
     return done
 
 
+# -- why budgets differ: one layer's latency against its width ------------------------------------------
+
+
+def phase_layers(out: Path) -> dict:
+    """A 3x3 convolution (+ ReLU) at 28x28, batch 1, C in = C out, on each platform: latency per width."""
+    path = out / "layers.json"
+    if path.exists():
+        return read_json(path)
+    widths = (4, 8, 12, 16, 20, 24, 32, 48, 64)
+    result = {}
+    for platform in PLATFORMS:
+        timed_on = get_platform(platform, clock=CLOCK)
+        result[platform] = {c: min(timed_on.time_layer(torch.nn.Sequential(torch.nn.Conv2d(c, c, 3, padding=1),
+                                                                             torch.nn.ReLU()).eval(),
+                                                         torch.randn(1, c, 28, 28), 1, 0.1) for _ in range(3))
+                            for c in widths}
+    write_json(path, result)
+    return result
+
+
+def report_layers(layers: dict) -> str:
+    widths = list(next(iter(layers.values())))
+    rows = [[platform, *(f"{ms * 1000:.0f}" for ms in by_width.values())] for platform, by_width in layers.items()]
+    return _md(["platform \\ channels", *widths], rows)
+
+
 # -- phase 7: the user's device command (A4) -----------------------------------------------------------
 
 
@@ -382,6 +421,9 @@ def report(out: Path, models: list[str]) -> str:
         for name, fn, label in (("a1.json", report_a1, "A1"), ("a1.json", report_a2, "A2"), ("a3.json", report_a3, "A3")):
             if (out / model / name).exists():
                 parts.append(f"\n**{model}, {label}**\n\n" + fn(read_json(out / model / name)))
+    if (out / "layers.json").exists():
+        parts.append("\n**One layer against its width** (3x3 convolution + ReLU, 28x28, batch 1, microseconds)\n\n"
+                     + report_layers(read_json(out / "layers.json")))
     if (out / "resnet20" / "command" / "a4.json").exists():
         parts.append("\n**resnet20, A4**\n\n" + report_a4(read_json(out / "resnet20" / "command" / "a4.json")))
     return "\n".join(parts)
@@ -404,7 +446,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("runs/bench/deploy"))
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--phase", choices=("all", "base", "search", "finetune", "quantize", "measure", "lut", "command",
-                                       "report"), default="all")
+                                       "layers", "report"), default="all")
     p.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds (the best counts)")
     p.add_argument("--smoke", action="store_true", help="tiny settings that run every phase in minutes (a check of "
                                                         "this script, not a benchmark)")
@@ -422,6 +464,8 @@ def main() -> None:
             phase_measure(a.out, model, a.rounds)
         if a.phase in ("all", "lut"):
             phase_lut(a.out, model, a.rounds)
+    if a.phase in ("all", "layers"):
+        phase_layers(a.out)
     if a.phase in ("all", "command") and "resnet20" in a.models:
         phase_command(a.out, "resnet20")
     if a.phase in ("all", "report"):
