@@ -11,6 +11,7 @@ from prunekit.cli.options import add_data_args, data_config
 from prunekit.executors import EXECUTORS, make_executor
 from prunekit.io import read_json
 from prunekit.latency.platforms import platform_help
+from prunekit.latency.timing import CLOCKS
 from prunekit.pipeline.steps import recorded_data_config
 from prunekit.pipeline.netadapt_step import netadapt_checkpoint
 from prunekit.reports import model_summary_table
@@ -47,7 +48,7 @@ def add_netadapt_arguments(p: argparse.ArgumentParser, with_budget: bool = True)
     lat.add_argument("--platform", help=f"where latency is measured: {platform_help()} (default torch-cpu)")
     lat.add_argument("--measure-command", help="--platform command: a command that times {onnx} at batch {batch} on "
                                                "your device and prints its milliseconds (see docs/latency.md)")
-    lat.add_argument("--latency-clock", choices=("wall", "cpu"),
+    lat.add_argument("--latency-clock", choices=tuple(CLOCKS),
                      help="wall (default) or cpu: CPU time of one thread, steady on a shared machine (docs/latency.md)")
     lat.add_argument("--latency-mode", choices=("lut", "measure"),
                      help="predict candidates from a lookup table (default) or time each one for real")
