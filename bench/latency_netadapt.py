@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 import prunekit
-from prunekit.algorithms.netadapt import WorkDir
+from prunekit.pipeline.workdir import WorkDir
 from prunekit.cli.main import main as prunekit_cli
 from prunekit.io import load_checkpoint, read_json, write_json
 from prunekit.latency import LatencyTable, build_lut, cpu_name, measure

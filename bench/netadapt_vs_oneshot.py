@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from prunekit.algorithms.netadapt import WorkDir
+from prunekit.pipeline.workdir import WorkDir
 from prunekit.cli.main import main as prunekit
 
 

@@ -54,7 +54,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from prunekit.algorithms.netadapt import WorkDir
+from prunekit.pipeline.workdir import WorkDir
 from prunekit.cli.main import main as prunekit
 from prunekit.data import DataBundle, batches
 from prunekit.errors import PrunekitError

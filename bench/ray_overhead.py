@@ -18,7 +18,7 @@ import ray
 import torch
 
 import prunekit
-from prunekit.algorithms.netadapt import NetAdapt
+from prunekit import NetAdapt
 from prunekit.data import load_dataset
 from prunekit.executors import make_executor
 from prunekit.pipeline.netadapt_step import DataEvaluate, DataFinetune

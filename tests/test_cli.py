@@ -61,7 +61,7 @@ def test_run_step_1_reports_test_accuracy(tmp_path, capsys):
 
 @pytest.mark.parametrize("args,message", [
     (["train", "--model", "no_such_model", "--dataset", "digits", "--out", "X"], "valid models: alexnet"),
-    (["train", "--model", "lenet", "--dataset", "no_such_data", "--out", "X"], "valid datasets:"),
+    (["train", "--model", "lenet", "--dataset", "no_such_data", "--out", "X"], "valid: cifar10"),
     (["eval", "--checkpoint", "/nonexistent/ckpt"], "does not exist"),
     (["train", "--model", "lenet", "--dataset", "json", "--data-dir", "/nonexistent", "--out", "X"], "does not exist"),
 ])

@@ -59,7 +59,7 @@ def test_prune_to_a_budget(base, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--ratio", "1.5"], "ratio must be in"),
-    (["--ratio", "0.5", "--criterion", "nope"], "valid criterions"),
+    (["--ratio", "0.5", "--criterion", "nope"], "invalid choice 'nope'; valid: bn"),
     (["--budget", "5", "--resource", "macs"], "below what this model can reach"),
 ])
 def test_prune_bad_input(base, tmp_path, capsys, args, message):

@@ -12,7 +12,7 @@ from tests.conftest import write_idx_dataset, write_json_dataset
 
 
 def test_registry_has_the_datasets():
-    assert {"digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder", "json"} <= set(list_datasets())
+    assert {"digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder", "json", "csv"} <= set(list_datasets())
 
 
 def test_unknown_dataset_lists_valid_names():

@@ -68,8 +68,8 @@ def test_estimate_equals_measurement_of_the_pruned_model(name):
 
 def test_count_metric_prunes_a_copy_where_shapes_cannot_tell(monkeypatch):
     """When the estimator is not exact (e.g. attention), what-ifs count a really pruned copy instead."""
-    import prunekit.resources.metric as metric_module
-    from prunekit.resources.metric import CountMetric
+    import prunekit.resources.counts as metric_module
+    from prunekit.resources.counts import CountMetric
 
     class Inexact(ResourceEstimator):
         def __init__(self, *args):

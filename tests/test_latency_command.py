@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 import prunekit
-from prunekit.algorithms.netadapt import NetAdapt
 from prunekit.cli.main import main
 from prunekit.errors import PrunekitError
 from prunekit.io import save_checkpoint
@@ -127,10 +126,10 @@ def test_the_stand_in_device_script_times_the_file_in_another_process(tmp_path):
 def _netadapt(command, work_dir, **kw):
     torch.manual_seed(0)
     score = lambda m: float(sum(p.detach().abs().sum() for p in m.parameters()))  # noqa: E731
-    return NetAdapt(convnet(), torch.randn(1, 3, 8, 8), budget_ratio=0.6, resource="latency", latency_mode="measure",
-                    platform="command", measure_command=command, finetune=lambda m, n: None, evaluate=score,
-                    short_term_iters=0, min_channels_step=4, init_reduction_ratio=0.15, work_dir=work_dir,
-                    progress=False, log=lambda s: None, **kw)
+    return prunekit.NetAdapt(convnet(), torch.randn(1, 3, 8, 8), budget_ratio=0.6, resource="latency",
+                             latency_mode="measure", platform="command", measure_command=command,
+                             finetune=lambda m, n: None, evaluate=score, short_term_iters=0, min_channels_step=4,
+                             init_reduction_ratio=0.15, work_dir=work_dir, progress=False, log=lambda s: None, **kw)
 
 
 def test_netadapt_stopped_by_the_command_resumes_without_measuring_anything_twice(device, tmp_path, monkeypatch):

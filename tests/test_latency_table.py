@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import prunekit
-from prunekit.algorithms.netadapt import NetAdapt
+from prunekit import NetAdapt
 from prunekit.cli.main import main
 from prunekit.errors import PrunekitError
 from prunekit.io import save_checkpoint
@@ -235,7 +235,7 @@ def test_netadapt_with_a_latency_budget_records_the_measured_latency(fake_platfo
     result = NetAdapt(model, x, work_dir=tmp_path / "w", max_iters=1, **options).run()
     assert lut.exists() and json.loads(lut.read_text())["calibration"].keys() == {"2x3x16x16"}
     saved = json.loads((tmp_path / "w" / "config.json").read_text())["netadapt"]
-    assert saved["extra"] == {"lut": str(lut), "batch_size": 2}
+    assert (saved["latency"]["lut"], saved["latency"]["latency_batch"]) == (str(lut), 2)
     assert len(result.history) == 1
     result = NetAdapt(model, x, work_dir=tmp_path / "w", resume=True, max_iters=50, **options).run()
     m = result.metrics
@@ -261,7 +261,7 @@ def test_netadapt_by_direct_measurement_runs(tmp_path, monkeypatch):
 
 
 def test_latency_settings_without_a_latency_budget_are_an_error(tmp_path):
-    with pytest.raises(PrunekitError, match="need resource latency"):
+    with pytest.raises(PrunekitError, match="need --resource latency"):
         NetAdapt(convnet(), torch.randn(1, 3, 16, 16), budget_ratio=0.5, resource="macs", lut="x.json",
                  finetune=lambda m, n: None, evaluate=_param_score, work_dir=tmp_path / "w")
 
@@ -312,7 +312,7 @@ def test_cli_netadapt_with_a_latency_budget(fake_platform, tmp_path, capsys):
             "--max-iters", "1", "--work-dir", str(tmp_path / "w"), "--quiet"]
     assert main(args) == 0
     saved = json.loads((tmp_path / "w" / "config.json").read_text())["netadapt"]
-    assert saved["resource"] == "latency" and saved["extra"] == {"lut": str(lut), "batch_size": 2, "threads": 1}
+    assert saved["resource"] == "latency" and (saved["latency"]["lut"], saved["latency"]["latency_batch"], saved["latency"]["threads"]) == (str(lut), 2, 1)
     metrics = json.loads((tmp_path / "w" / "metrics.json").read_text())
     assert metrics["latency_measured_ms"] > 0 and "latency_predicted_ms" in metrics and lut.exists()
 

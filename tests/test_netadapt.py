@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import prunekit
-from prunekit.algorithms.netadapt import NetAdapt, NetAdaptConfig, target_schedule
+from prunekit import NetAdapt
+from prunekit.algorithms.netadapt import NetAdaptConfig, target_schedule
 from prunekit.data import load_dataset
 from prunekit.errors import PrunekitError
 from prunekit.pipeline.netadapt_step import DataEvaluate, DataFinetune

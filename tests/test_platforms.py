@@ -166,11 +166,11 @@ def test_a_table_keeps_its_clock(tmp_path):
 
 
 def test_netadapt_settings_carry_the_clock_to_the_latency_metric(tiny):
-    from prunekit.algorithms.netadapt.config import NetAdaptConfig
-    from prunekit.resources.metric import make_metric
+    from prunekit.algorithms.netadapt import NetAdaptConfig
+    from prunekit.resources import MetricContext, make_metric
 
-    cfg = NetAdaptConfig.from_dict({"budget_ratio": 0.5, "resource": "latency", "latency_clock": "cpu",
-                                    "latency_mode": "measure", "threads": 1})
-    assert cfg.extra == {"clock": "cpu", "mode": "measure", "threads": 1}
-    metric = make_metric("latency", **cfg.extra)
+    cfg = NetAdaptConfig().with_changes(budget_ratio=0.5, resource="latency", latency_clock="cpu",
+                                        latency_mode="measure", threads=1)
+    assert cfg.latency.latency_clock == "cpu" and cfg.latency.measure_command is None
+    metric = make_metric("latency", MetricContext(options={"latency": cfg.latency}))
     assert metric.backend.clock == "cpu" and metric.of_model(tiny, torch.randn(1, 3, 16, 16)) > 0

@@ -238,6 +238,27 @@ def test_round_to():
     assert s.removable(first.name) == 0
 
 
+def test_legal_counts_have_one_source():
+    """removable, removals, round_removal and allowed_removal agree with what prune accepts."""
+    lenet = prunekit.create_model("lenet", 10, 1, 28).eval()
+    s = analyze(lenet, torch.randn(1, 1, 28, 28), round_to=4)
+    for g in s.groups:
+        legal = s.removals(g.name)
+        assert legal[0] == 0 and legal[-1] == s.removable(g.name)
+        for wanted in range(g.channels + 2):
+            up = [k for k in legal if k >= wanted]
+            assert s.round_removal(g.name, wanted) == (up[0] if up and wanted > 0 else 0 if wanted <= 0 else legal[-1])
+            assert s.allowed_removal(g.name, wanted) == max(k for k in legal if k <= wanted)
+        for k in range(1, g.channels):
+            ok = k in legal
+            c = copy.deepcopy(s)
+            if ok:
+                c.prune(g.name, range(k))
+            else:
+                with pytest.raises(StructureError):
+                    c.prune(g.name, range(k))
+
+
 def test_round_to_counts_units():
     model, x = TOYS["depth_group"][0]().eval(), torch.randn(1, 3, 8, 8)
     s = analyze(model, x, round_to=8)

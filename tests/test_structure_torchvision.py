@@ -78,13 +78,14 @@ def test_squeezenet_conv_classifier_is_kept():
     assert model.classifier[1].out_channels == 10
 
 
-def test_vit_prunes_its_mlps_and_explains_the_rest():
+def test_vit_prunes_its_mlps_and_its_embedding_width():
     model = torchvision.models.vit_b_32(num_classes=10, image_size=64).eval()
     x = torch.randn(1, 3, 64, 64)
     s = analyze(model, x)
     names = [g.name for g in s.groups]
     assert "encoder.layers.encoder_layer_0.mlp.0" in names
-    assert any("conv_proj" in w for w in s.warnings)  # its code reshapes to a fixed hidden_dim
+    assert "conv_proj" in names and not s.warnings  # its fixed hidden_dim is rewritten after each prune
     prune_fraction(s, 0.3)
+    assert model.hidden_dim == model.conv_proj.out_channels < 768
     with torch.no_grad():
         assert model(x).shape == (1, 10)

@@ -68,3 +68,39 @@ def test_distillation_from_a_teacher_trains(digits):
 def test_bad_training_options(bad):
     with pytest.raises(PrunekitError):
         TrainConfig(**bad)
+
+
+def test_training_stopped_after_an_epoch_resumes_to_the_uninterrupted_weights(digits, tmp_path):
+    from prunekit import create_model
+
+    cfg = TrainConfig(epochs=3, seed=1)
+    seed_everything(0)
+    whole = create_model("lenet", 10, 1, 8)
+    train(whole, digits.train, cfg, progress=False, augment="crop_flip")
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(record):
+        if record["epoch"] == 1:
+            raise Stop
+
+    seed_everything(0)
+    with pytest.raises(Stop):
+        train(create_model("lenet", 10, 1, 8), digits.train, cfg, progress=False, augment="crop_flip",
+              state_dir=tmp_path, on_epoch=stop_after_first)
+    seed_everything(7)  # a different fresh model: everything comes from the saved state
+    resumed = create_model("lenet", 10, 1, 8)
+    history = train(resumed, digits.train, cfg, progress=False, augment="crop_flip", state_dir=tmp_path)
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_training_state_from_other_settings_is_refused(digits, tmp_path):
+    from prunekit import create_model
+
+    train(create_model("lenet", 10, 1, 8), digits.train, TrainConfig(epochs=1), progress=False, state_dir=tmp_path)
+    with pytest.raises(PrunekitError, match="other settings"):
+        train(create_model("lenet", 10, 1, 8), digits.train, TrainConfig(epochs=1, lr=0.01), progress=False,
+              state_dir=tmp_path)

@@ -5,7 +5,9 @@ __version__ = "0.1.0"
 from prunekit.errors import PrunekitError
 from prunekit.data import list_datasets, load_dataset, register_dataset
 from prunekit.models import ModelSpec, create_model, list_models, register_model
-from prunekit.resources import Resources, measure
+from prunekit.resources import Resources, count, measure
+from prunekit.criteria import list_criteria, register_criterion
+from prunekit.structure import analyze
 
 
 def prune(model, example_inputs, ratio=None, criterion="l2", scope="local", exclude=(), round_to=1, budget=None,
@@ -41,7 +43,11 @@ def quantize(checkpoint, out, **kwargs):
 
 
 def __getattr__(name):
-    if name in ("NetAdapt", "NetAdaptResult"):
+    if name == "NetAdapt":
+        from prunekit.pipeline.netadapt_run import NetAdapt
+
+        return NetAdapt
+    if name in ("NetAdaptConfig", "NetAdaptResult"):
         from prunekit.algorithms import netadapt
 
         return getattr(netadapt, name)
@@ -49,7 +55,7 @@ def __getattr__(name):
 
 
 __all__ = [
-    "PrunekitError", "ModelSpec", "Resources", "create_model", "list_datasets", "list_models",
-    "load_dataset", "measure", "register_dataset", "register_model", "__version__",
-    "prune", "save", "load", "quantize", "NetAdapt", "NetAdaptResult",
+    "PrunekitError", "ModelSpec", "Resources", "analyze", "count", "create_model", "list_criteria", "list_datasets",
+    "list_models", "load_dataset", "measure", "register_criterion", "register_dataset", "register_model",
+    "__version__", "prune", "save", "load", "quantize", "NetAdapt", "NetAdaptConfig", "NetAdaptResult",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import torch
@@ -14,11 +15,42 @@ from prunekit.algorithms.plans import carry_metadata
 from prunekit.algorithms.selection import global_counts, global_order, local_counts, lowest, search_budget
 from prunekit.criteria import get_criterion, needs_gradients, score_group
 from prunekit.errors import PrunekitError
-from prunekit.resources.metric import CountMetric
+from prunekit.resources.metric import RESOURCES, MetricContext, list_resources, make_metric
+from prunekit.settings import Settings, setting
 from prunekit.structure import ModelStructure, analyze
 
 log = logging.getLogger(__name__)
-RESOURCES = ("macs", "flops", "params")
+SCOPES = ("local", "global")
+
+
+def _criteria() -> list[str]:
+    from prunekit.criteria import list_criteria
+
+    return list_criteria()
+
+
+@dataclass
+class PruneConfig(Settings):
+    """One-shot pruning's settings: what to remove and how much (defined once for the CLI, YAML and API)."""
+
+    criterion: str = setting("l2", "channel criterion", choices=_criteria)
+    ratio: float | None = setting(None, "share of channels to remove, in [0, 1)")
+    budget_ratio: float | None = setting(None, "prune until the resource is at most this share of the model's")
+    budget: float | None = setting(None, "prune until the resource is at most this (in resource units)")
+    resource: str = setting("macs", "resource of the budget", choices=list_resources)
+    scope: str = setting("local", "each group by the ratio (local), or rank channels across groups (global)",
+                         choices=SCOPES)
+    round_to: int = setting(1, "keep every pruned width a multiple of N")
+    exclude: list[str] = setting(factory=list, help="layer names to keep whole", metavar="LAYER")
+    attention: str = setting("head_dims", "attention layers: prune one dimension in every head (head_dims), whole "
+                                          "heads (heads), or neither (none)", choices=("head_dims", "heads", "none"))
+    threshold: float | None = setting(None, "threshold of threshold_count (default: each layer's mean |w|)")
+    gradient_batches: int = setting(4, "training batches of gradients for gradient-based criteria (taylor)")
+    seed: int = setting(0, "seed (random criterion, the batches of gradient-based criteria)")
+
+    def kwargs(self) -> dict:
+        """Keyword arguments of :func:`prune`."""
+        return {k: v for k, v in self.to_dict().items()}
 
 
 def _check(ratio, budget, budget_ratio, scope, resource) -> None:
@@ -31,10 +63,13 @@ def _check(ratio, budget, budget_ratio, scope, resource) -> None:
         raise PrunekitError(f"budget_ratio must be in (0, 1], got {budget_ratio}")
     if budget is not None and budget <= 0:
         raise PrunekitError(f"budget must be positive, got {budget}")
-    if scope not in ("local", "global"):
+    if scope not in SCOPES:
         raise PrunekitError(f"scope must be 'local' or 'global', got {scope!r}")
-    if resource not in RESOURCES:
-        raise PrunekitError(f"unknown resource {resource!r}; valid: {', '.join(RESOURCES)}")
+    if resource not in list_resources():
+        raise PrunekitError(f"unknown resource {resource!r}; valid: {', '.join(list_resources())}")
+    if not getattr(RESOURCES.get(resource), "oneshot", True):
+        raise PrunekitError(f"one-shot pruning budgets macs, flops or params; a {resource} budget needs NetAdapt "
+                            "(prunekit netadapt, or prunekit run --method netadapt)")
 
 
 def accumulate_gradients(model: nn.Module, data: Iterable, batches: int) -> None:
@@ -81,6 +116,7 @@ def prune(
     seed: int = 0,
     threshold: float | None = None,
     gradient_batches: int = 4,
+    attention: str = "head_dims",
 ) -> nn.Module:
     """A pruned copy of ``model`` (the input is left untouched).
 
@@ -96,7 +132,7 @@ def prune(
     if needs_gradients(criterion) and data is None:
         raise PrunekitError(f"criterion {criterion!r} needs data: pass data= (batches of inputs and labels)")
     pruned = copy.deepcopy(model)
-    structure = analyze(pruned, example_inputs, exclude=exclude, round_to=round_to)
+    structure = analyze(pruned, example_inputs, exclude=exclude, round_to=round_to, attention=attention)
     if needs_gradients(criterion):
         accumulate_gradients(pruned, data, gradient_batches)
     scores = score_groups(structure, criterion, seed=seed, threshold=threshold)
@@ -116,7 +152,7 @@ def prune(
 
 
 def _counts_for_budget(structure, scores, example_inputs, scope, resource, budget, budget_ratio) -> dict[str, int]:
-    cost = CountMetric(resource).what_if(structure, example_inputs)
+    cost = make_metric(resource, MetricContext(structure.round_to)).what_if(structure, example_inputs)
     base = cost({})
     target = budget if budget is not None else budget_ratio * base
     if base <= target:

@@ -25,7 +25,7 @@ def compose_plans(earlier: dict | None, later: dict) -> dict:
             groups[name] = g
         else:
             groups[name] = GroupPlan(before.original, [before.kept[i] for i in g.kept])
-    return PruningPlan(groups, first.exclude, second.round_to).to_dict()
+    return PruningPlan(groups, first.exclude, second.round_to, first.attention).to_dict()
 
 
 def carry_metadata(original: nn.Module, pruned: nn.Module, structure: ModelStructure, example_inputs) -> nn.Module:

@@ -11,12 +11,7 @@ from prunekit.structure import ModelStructure
 
 def allowed_removal(structure: ModelStructure, group: str, wanted: int) -> int:
     """The largest count <= ``wanted`` that keeps the group's width a multiple of its step and >= one step."""
-    g = structure.group(group)
-    step = max(1, g.round_to)
-    wanted = max(0, min(int(wanted), structure.removable(group)))
-    width = g.channels - wanted
-    width = -(-width // step) * step  # round the kept width up to a multiple of the step
-    return max(0, min(g.channels - width, structure.removable(group)))
+    return structure.allowed_removal(group, wanted)
 
 
 def lowest(scores: torch.Tensor, count: int) -> list[int]:
@@ -28,11 +23,13 @@ def lowest(scores: torch.Tensor, count: int) -> list[int]:
 
 
 def local_counts(structure: ModelStructure, scores: dict[str, torch.Tensor], ratio: float) -> dict[str, int]:
-    """Remove ``ratio`` of every scored group's channels (rounded to the group's step)."""
-    return {
-        name: allowed_removal(structure, name, int(ratio * structure.group(name).channels))
-        for name in scores
-    }
+    """Remove ``ratio`` of every scored group's channels: each keeps floor((1 - ratio) x width) (Torch-Pruning's
+    convention), rounded to the group's step."""
+    out = {}
+    for name in scores:
+        width = structure.group(name).channels
+        out[name] = allowed_removal(structure, name, width - int((1 - ratio) * width + 1e-9))
+    return out
 
 
 def global_order(scores: dict[str, torch.Tensor]) -> list[tuple[str, int]]:

@@ -16,14 +16,14 @@ HELP = "evaluate a checkpoint folder: test/validation accuracy, MACs, params"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``prunekit eval``."""
     p.add_argument("--checkpoint", required=True, help="checkpoint folder")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", help="cpu or cuda (default cpu)")
     add_data_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """Load, evaluate, print."""
     recorded = recorded_data_config(args.checkpoint)
-    metrics = evaluate_checkpoint(args.checkpoint, data_config(args, recorded), args.device)
+    metrics = evaluate_checkpoint(args.checkpoint, data_config(args, recorded), args.device or "cpu")
     print(model_summary_table([(str(args.checkpoint), metrics)]))
     print(f"test accuracy: {metrics['test_accuracy']:.4f}")
     return 0

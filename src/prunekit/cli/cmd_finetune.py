@@ -8,33 +8,30 @@ from prunekit.cli.options import add_data_args, add_train_args, data_config, tra
 from prunekit.io import read_description
 from prunekit.pipeline import DataConfig
 from prunekit.pipeline.prune_step import finetune_checkpoint
+from prunekit.pipeline.run import FINETUNE_DEFAULTS
 from prunekit.reports import model_summary_table
 from prunekit.training import TrainConfig
 
 NAME = "finetune"
 HELP = "fine-tune a checkpoint (e.g. a pruned one); --teacher distils from another"
 
-FINETUNE_DEFAULTS = {"lr": 0.01, "sparsity": 0.0}
-"""Fine-tuning starts from trained weights: a lower default learning rate than training from scratch,
-and no sparsity penalty (network slimming trains the base with one, then fine-tunes without)."""
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``prunekit finetune``."""
     p.add_argument("--checkpoint", required=True, help="checkpoint folder to fine-tune (left untouched)")
-    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--out", required=True, help="checkpoint folder to write (an unfinished run there is resumed)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it already holds something")
     p.add_argument("--teacher", help="checkpoint folder of a teacher (e.g. the unpruned model) to distil from")
     add_data_args(p)
-    add_train_args(p, epochs_help="fine-tuning epochs (default 10)")
+    add_train_args(p, defaults=FINETUNE_DEFAULTS)
 
 
 def run(args: argparse.Namespace) -> int:
     """Fine-tune, save, print the before/after table."""
     desc = read_description(args.checkpoint).get("meta", {})
-    recorded = DataConfig.from_dict(desc.get("data", {}))
-    base = TrainConfig.from_dict(desc.get("train", {}))
-    cfg = train_config(args, base, **FINETUNE_DEFAULTS, epochs=10)
+    recorded = DataConfig.recorded(desc.get("data", {}))
+    base = TrainConfig.recorded(desc.get("train", {}))
+    cfg = train_config(args, base, **FINETUNE_DEFAULTS)
     result = finetune_checkpoint(args.checkpoint, args.out, cfg, teacher=args.teacher,
                                  data_cfg=data_config(args, recorded), progress=not args.quiet,
                                  overwrite=args.overwrite)

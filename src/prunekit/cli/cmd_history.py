@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from prunekit.algorithms.netadapt import WorkDir
+from prunekit.pipeline.workdir import WorkDir
 from prunekit.reports import format_table, human, plot_tradeoff
 
 NAME = "history"

@@ -5,93 +5,53 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from prunekit.algorithms.netadapt import TINYNN_ALIASES, WorkDir
+from prunekit.cli.options import (
+    add_data_args, add_netadapt_arguments, data_config, executor_from_args, given, netadapt_options,
+)
 from prunekit.errors import PrunekitError
-from prunekit.cli.options import add_data_args, data_config
-from prunekit.executors import EXECUTORS, make_executor
 from prunekit.io import read_json
-from prunekit.latency.platforms import platform_help
-from prunekit.latency.timing import CLOCKS
-from prunekit.pipeline.steps import recorded_data_config
 from prunekit.pipeline.netadapt_step import netadapt_checkpoint
+from prunekit.pipeline.steps import recorded_data_config
+from prunekit.pipeline.workdir import WorkDir
 from prunekit.reports import model_summary_table
 
 NAME = "netadapt"
 HELP = "adapt a checkpoint to a resource budget with NetAdapt (resumable)"
-
-OPTION_DESTS = ("budget", "budget_ratio", "resource", "init_reduction", "init_reduction_ratio", "reduction_decay",
-                "short_term_iters", "finetune_lr", "min_channels_step", "criterion", "exclude", "max_iters",
-                "save_interval", "seed", "platform", "latency_mode", "force_lut", "threads",
-                "latency_batch", "measure_command", "latency_clock")
-
-
-def add_netadapt_arguments(p: argparse.ArgumentParser, with_budget: bool = True) -> None:
-    """NetAdapt's options (shared with ``prunekit run --method netadapt``)."""
-    g = p.add_argument_group("NetAdapt")
-    if with_budget:
-        g.add_argument("--budget", type=float, help="absolute budget in resource units")
-        g.add_argument("--budget-ratio", type=float, help="budget as a share of the model's resource, e.g. 0.5")
-        g.add_argument("--resource", choices=("macs", "flops", "params", "latency"), help="resource to budget (default macs)")
-        g.add_argument("--criterion", help="which channels a candidate removes (default l2)")
-        g.add_argument("--exclude", nargs="+", default=None, metavar="LAYER", help="layer names to keep whole")
-    g.add_argument("--init-reduction", type=float, help="first iteration's resource reduction (absolute)")
-    g.add_argument("--init-reduction-ratio", type=float, help="first reduction as a share of the resource (default 0.025)")
-    g.add_argument("--reduction-decay", type=float, help="each iteration's reduction is the last one times this (default 0.96)")
-    g.add_argument("--short-term-iters", type=int, help="batches of short-term fine-tuning per candidate (default 100)")
-    g.add_argument("--finetune-lr", dest="finetune_lr", type=float, help="short-term fine-tuning learning rate (default 0.01)")
-    g.add_argument("--min-channels-step", type=int, help="channels are removed in multiples of this (default 8)")
-    g.add_argument("--max-iters", type=int, help="stop after this many iterations (default 1000)")
-    g.add_argument("--save-interval", type=int, help="save every candidate of every N-th iteration (default 0: off)")
-    g.add_argument("--work-dir", help="working folder (history, models, resume)")
-    g.add_argument("--resume", action="store_true", default=None, help="continue the run in --work-dir")
-    lat = p.add_argument_group("latency budget (--resource latency)")
-    lat.add_argument("--platform", help=f"where latency is measured: {platform_help()} (default torch-cpu)")
-    lat.add_argument("--measure-command", help="--platform command: a command that times {onnx} at batch {batch} on "
-                                               "your device and prints its milliseconds (see docs/latency.md)")
-    lat.add_argument("--latency-clock", choices=tuple(CLOCKS),
-                     help="wall (default) or cpu: CPU time of one thread, steady on a shared machine (docs/latency.md)")
-    lat.add_argument("--latency-mode", choices=("lut", "measure"),
-                     help="predict candidates from a lookup table (default) or time each one for real")
-    lat.add_argument("--lut", help="lookup table JSON: used if it exists, built from the model and saved there if not")
-    lat.add_argument("--force-lut", action="store_true", default=None, help="use a table measured on another platform")
-    lat.add_argument("--latency-batch", type=int, help="batch size the latency is for (default 1)")
-    lat.add_argument("--threads", type=int, help="CPU threads of the latency platform (default: torch's setting)")
-    g.add_argument("--executor", choices=EXECUTORS, help="where candidates run: serial (this process) or ray (default serial)")
-    g.add_argument("--ray-address", help="ray: 'auto' or HOST:PORT of a running cluster (default: start a local Ray)")
-    g.add_argument("--cpus-per-candidate", type=float, help="ray: CPUs per candidate task (default 1)")
-    g.add_argument("--gpus-per-candidate", type=float, help="ray: GPUs (or a fraction of one) per candidate task (default 0)")
-
-
-def netadapt_options(args: argparse.Namespace) -> dict:
-    """NetAdapt's settings that were given (None for the rest)."""
-    opts = {k: getattr(args, k, None) for k in OPTION_DESTS}
-    if opts["exclude"] is not None:
-        opts["exclude"] = list(opts["exclude"])
-    if getattr(args, "lut", None):
-        opts["lut"] = str(Path(args.lut).resolve())  # resuming from another folder still finds it
-    return opts
-
-
-def executor_from_args(args: argparse.Namespace):
-    """The executor the options ask for (Ray's options only apply to --executor ray)."""
-    name = args.executor or "serial"
-    ray_options = {"address": args.ray_address, "cpus_per_candidate": args.cpus_per_candidate,
-                   "gpus_per_candidate": args.gpus_per_candidate}
-    given = {k: v for k, v in ray_options.items() if v is not None}
-    if name != "ray" and given:
-        raise PrunekitError(f"{', '.join('--' + k.replace('_', '-') for k in given)} need --executor ray")
-    return make_executor(name, **given)
+MISSED_BUDGET = 3
+"""Exit status of a run that ended above its budget (as measured, or because no candidate could reach the
+next target): the network is saved, but it is not what was asked for. A run stopped by --max-iters exits 0."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``prunekit netadapt``."""
     p.add_argument("--checkpoint", help="checkpoint folder to adapt (not needed with --resume)")
-    p.add_argument("--seed", type=int, help="seed of the candidates' fine-tuning (default 0)")
-    p.add_argument("--batch-size", type=int, default=64, help="short-term fine-tuning batch size (default 64)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--out", help="also write the final network as a checkpoint folder here")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --work-dir / --out if they already hold something (without --resume)")
+    p.add_argument("--batch-size", type=int, help="short-term fine-tuning batch size (default 64)")
+    p.add_argument("--device", help="cpu or cuda (default cpu)")
     add_netadapt_arguments(p)
     add_data_args(p)
-    p.config_aliases = TINYNN_ALIASES
+
+
+def report(result, work_dir: Path) -> int:
+    """Print the summary; the exit status says whether the budget was met (as measured, for latency)."""
+    start = read_json(WorkDir(work_dir).iteration_dir(0) / "metrics.json")
+    m = result.metrics
+    print(model_summary_table([("start", start), ("adapted", m)]))
+    print(f"test accuracy: {m['test_accuracy']:.4f}  (working folder: {work_dir})")
+    measured = m.get("latency_measured_ms")
+    if measured is not None:
+        predicted = f" (predicted {m['latency_predicted_ms']:.3f} ms)" if "latency_predicted_ms" in m else ""
+        print(f"latency measured: {measured:.3f} ms against a budget of {m['budget']:.3f} ms{predicted}")
+    if not m.get("reached_budget", True):
+        print(f"the budget is NOT met yet: {m.get('stopped', 'stopped early')} (continue with --resume)")
+        return 0 if str(m.get("stopped", "")).startswith("max_iters") else MISSED_BUDGET
+    if measured is not None and measured > m["budget"]:
+        print(f"the budget is NOT met as measured ({measured / m['budget']:.1%} of it): resume with a smaller "
+              "--budget, or use --latency-mode measure")
+        return MISSED_BUDGET
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,14 +59,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.work_dir:
         raise PrunekitError("--work-dir is required")
     executor = executor_from_args(args)
-    recorded = None
-    if args.checkpoint:
-        recorded = recorded_data_config(args.checkpoint)
-    data_cfg = data_config(args, recorded) if recorded or args.dataset else None
-    result = netadapt_checkpoint(args.checkpoint, args.work_dir, options=netadapt_options(args), resume=bool(args.resume),
-                                 data_cfg=data_cfg, batch_size=args.batch_size, device=args.device,
-                                 executor=executor, progress=not args.quiet)
-    start = read_json(WorkDir(result.work_dir).iteration_dir(0) / "metrics.json")
-    print(model_summary_table([("start", start), ("adapted", result.metrics)]))
-    print(f"test accuracy: {result.metrics['test_accuracy']:.4f}  (working folder: {result.work_dir})")
-    return 0
+    recorded = recorded_data_config(args.checkpoint) if args.checkpoint else None
+    data_given = given(type(recorded) if recorded else data_config(args).__class__, args)
+    data_cfg = data_config(args, recorded) if recorded is not None or data_given else None
+    if args.resume and WorkDir(args.work_dir).exists() and not data_given:
+        data_cfg = None  # the run's own data
+    result = netadapt_checkpoint(args.checkpoint, args.work_dir, options=netadapt_options(args),
+                                 resume=bool(args.resume), data_cfg=data_cfg, batch_size=args.batch_size or 64,
+                                 device=args.device or "cpu", executor=executor, progress=not args.quiet,
+                                 out=args.out, overwrite=args.overwrite)
+    return report(result, Path(args.work_dir))

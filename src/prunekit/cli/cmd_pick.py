@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from pathlib import Path
 
-from prunekit.algorithms.netadapt import WorkDir
+from prunekit.pipeline.workdir import WorkDir
 from prunekit.errors import PrunekitError
+from prunekit.io.output import check_output, publish, staging_dir
 
 NAME = "pick"
 HELP = "export a NetAdapt iteration's model (--iter N, or the first at or under --resource X) as a checkpoint"
@@ -19,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     which.add_argument("--iter", type=int, help="iteration number (0: the starting network)")
     which.add_argument("--resource", type=float, help="the first iteration whose resource is at or under this")
     p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it already holds something")
 
 
 def choose_iteration(work: WorkDir, iteration: int | None, resource: float | None) -> int:
@@ -39,7 +42,14 @@ def run(args: argparse.Namespace) -> int:
     """Copy the chosen iteration's checkpoint folder to --out."""
     work = WorkDir(args.work_dir)
     work.config()
+    out = Path(args.out).resolve()
+    if out == work.path.resolve() or out.is_relative_to(work.path.resolve()):
+        raise PrunekitError(f"--out {args.out} is inside the NetAdapt run {args.work_dir}: choose a folder outside it")
+    check_output(args.out, args.overwrite)
     n = choose_iteration(work, args.iter, args.resource)
-    shutil.copytree(work.iteration_dir(n), args.out, dirs_exist_ok=True)
+    stage = staging_dir(args.out)
+    shutil.rmtree(stage, ignore_errors=True)
+    shutil.copytree(work.iteration_dir(n), stage)
+    publish(stage, Path(args.out), args.overwrite)
     print(f"iteration {n} -> {args.out}")
     return 0

@@ -3,26 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import traceback
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from prunekit import __version__
 from prunekit.cli import (
-    cmd_eval, cmd_export, cmd_finetune, cmd_history, cmd_latency, cmd_lut, cmd_netadapt, cmd_pick, cmd_prune,
+    cmd_config, cmd_eval, cmd_export, cmd_finetune, cmd_history, cmd_latency, cmd_lut, cmd_netadapt, cmd_pick, cmd_prune,
     cmd_quantize, cmd_run, cmd_train,
 )
 from prunekit.cli.options import apply_config, load_config_file
 from prunekit.errors import PrunekitError
 
 COMMANDS = (cmd_train, cmd_eval, cmd_prune, cmd_finetune, cmd_netadapt, cmd_history, cmd_pick, cmd_run, cmd_export,
-            cmd_latency, cmd_lut, cmd_quantize)
+            cmd_latency, cmd_lut, cmd_config, cmd_quantize)
 """Each module has NAME, HELP, add_arguments(parser) and run(args) -> int."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (a PrunekitError), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        """Raise the parse error as one clear line."""
+        match = re.match(r"argument (\S+?)(?:/\S+)?: invalid choice: (.*?) \(choose from (.*)\)$", message)
+        if match:
+            flag, value, choices = match.groups()
+            message = f"argument {flag}: invalid choice {value}; valid: {choices.replace(chr(39), '')}"
+        raise PrunekitError(f"{message} (see prunekit {self.prog.split()[-1]} --help)")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The top-level parser and its sub-parsers by name."""
-    parser = argparse.ArgumentParser(prog="prunekit", description="Make trained PyTorch models smaller and faster.")
+    parser = OneLineParser(prog="prunekit", description="Make trained PyTorch models smaller and faster.")
     parser.add_argument("--version", action="version", version=f"prunekit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -35,6 +48,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
         subparsers[module.NAME] = p
+    parser.set_defaults(parser_of=lambda name: build_parser()[1][name])  # prunekit config reads the others
     return parser, subparsers
 
 

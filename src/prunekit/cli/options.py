@@ -1,65 +1,119 @@
-"""Command-line options shared by several commands, and YAML config files."""
+"""Command-line options derived from prunekit's typed settings, and YAML config files checked against them.
+
+Every flag of a setting comes from its dataclass field (``prunekit.settings.setting``): name,
+type, help, default and choices are written once, in the settings class.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from prunekit.algorithms.netadapt import TINYNN_ALIASES, NetAdaptConfig
 from prunekit.errors import PrunekitError
+from prunekit.executors import ExecutorConfig, make_executor
 from prunekit.pipeline.context import DataConfig
-from prunekit.training.config import OPTIMIZERS, SCHEDULERS, TrainConfig
+from prunekit.settings import Settings, choices_of, convert, default_of, settings_fields, strip_optional
+from prunekit.training.config import TrainConfig
+
+FIELDS_ATTR = "_prunekit_fields"
+"""On a parser: dest -> the field's type, for checking YAML values."""
+SETTINGS_ATTR = "_prunekit_settings"
+"""On a parser: dest -> [(settings class, field, default)] of every settings field the flag sets (for writing
+a full config file: ``prunekit config``)."""
 
 
-def add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
-    """--dataset, --data-dir, --download and the split options."""
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", required=required, help="dataset name (digits, fashion-mnist, mnist, cifar10, cifar100, folder, json)")
-    g.add_argument("--data-dir", help="where the dataset's files are")
-    g.add_argument("--download", action="store_true", default=None, help="allow downloading the dataset (needs internet)")
-    g.add_argument("--val-size", type=float, help="hold-out validation split: fraction (<1) or count of training samples (default 0.1)")
-    g.add_argument("--split-seed", type=int, help="seed of the validation split (default 0)")
-    g.add_argument("--train-subset", type=int, help="train on a fixed random subset of this many samples")
-    g.add_argument("--test-subset", type=int, help="test on a fixed random subset of this many samples")
-    g.add_argument("--image-size", type=int, help="resize every image to N x N pixels (e.g. 32 for CIFAR-sized models)")
-    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="random 4-pixel crops and horizontal flips while training (default: on for CIFAR only)")
+def _flag(f) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
-def add_train_args(p: argparse.ArgumentParser, epochs_help: str = "training epochs") -> None:
-    """The training recipe's options."""
-    g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=float, help=f"{epochs_help} (fractions allowed)")
-    g.add_argument("--lr", type=float, help="learning rate (default 0.05)")
-    g.add_argument("--batch-size", type=int, help="batch size (default 64)")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, help="sgd, momentum (Nesterov, 0.9) or adam (default momentum)")
-    g.add_argument("--weight-decay", type=float, help="weight decay (default 5e-4)")
-    g.add_argument("--scheduler", choices=SCHEDULERS, help="learning-rate schedule (default cosine)")
-    g.add_argument("--device", help="cpu or cuda (default cpu)")
-    g.add_argument("--seed", type=int, help="random seed (default 0)")
-    g.add_argument("--sparsity", type=float, help="L1 penalty on BatchNorm scales, for network slimming (default 0)")
+def _help(f, default: Any) -> str:
+    text = f.metadata.get("help", "")
+    if default not in (None, [], False):
+        text += f" (default {default})"
+    return text.replace("%", "%%")
+
+
+def add_settings(parser: argparse.ArgumentParser, cls: type[Settings], title: str, *, skip: tuple[str, ...] = (),
+                 defaults: dict[str, Any] | None = None) -> argparse._ArgumentGroup:
+    """Add a flag for every field of ``cls`` (nested settings flattened) not already on ``parser``."""
+    group = parser.add_argument_group(title)
+    known = getattr(parser, FIELDS_ATTR, {})
+    setattr(parser, FIELDS_ATTR, known)
+    setattr(parser, SETTINGS_ATTR, getattr(parser, SETTINGS_ATTR, {}))
+    for f, tp in settings_fields(cls):
+        if f.name in skip or not f.metadata.get("cli", True):
+            continue
+        default = (defaults or {}).get(f.name, default_of(f))
+        getattr(parser, SETTINGS_ATTR).setdefault(f.name, []).append((cls, f, default))
+        if f.name in known:
+            continue
+        known[f.name] = tp
+        inner, _ = strip_optional(tp)
+        kwargs: dict[str, Any] = dict(dest=f.name, default=None, help=_help(f, default))
+        if inner is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            if typing.get_origin(inner) in (list, tuple):
+                kwargs["nargs"] = "+"
+                inner = (typing.get_args(inner) or (str,))[0]
+            kwargs["type"] = inner if inner in (int, float, str) else str
+            if f.metadata.get("metavar"):
+                kwargs["metavar"] = f.metadata["metavar"]
+            choices = choices_of(f)
+            if choices is not None:
+                kwargs["choices"] = choices
+                kwargs["metavar"] = kwargs.get("metavar") or "{" + ",".join(map(str, choices)) + "}"
+        group.add_argument(_flag(f), **kwargs)
+    return group
+
+
+def given(cls: type[Settings], args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of ``cls`` set on the command line (or by a config file), flat (nested settings by their own names)."""
+    return {f.name: getattr(args, f.name) for f, _ in settings_fields(cls) if getattr(args, f.name, None) is not None}
+
+
+def settings_from_args(cls: type[Settings], args: argparse.Namespace, base: Settings | dict | None = None,
+                       **defaults: Any) -> Settings:
+    """``cls`` built from ``defaults``, then ``base`` (e.g. what a checkpoint recorded), then the flags given."""
+    d: dict[str, Any] = dict(defaults)
+    if base is not None:
+        d.update(base.to_dict() if isinstance(base, Settings) else base)
+    flat = given(cls, args)
+    nested = {f.name for f in cls.__dataclass_fields__.values() if isinstance(default_of(f), Settings)}
+    for name in nested:
+        inner = dict(d.get(name) or {})
+        inner.update({k: v for k, v in flat.items() if k in type(default_of(cls.__dataclass_fields__[name])).field_names()})
+        d[name] = inner
+    top = set(cls.field_names())
+    d.update({k: v for k, v in flat.items() if k in top})
+    return cls.from_dict(d, source="options")
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    """The data options (DataConfig's fields)."""
+    add_settings(p, DataConfig, "data")
+
+
+def add_train_args(p: argparse.ArgumentParser, defaults: dict[str, Any] | None = None) -> None:
+    """The training recipe's options (TrainConfig's fields)."""
+    add_settings(p, TrainConfig, "training", defaults=defaults)
 
 
 def data_config(args: argparse.Namespace, base: DataConfig | None = None) -> DataConfig:
     """DataConfig from the parsed options, on top of ``base`` (e.g. what a checkpoint recorded)."""
-    d = (base or DataConfig()).to_dict()
-    for key in d:
-        value = getattr(args, key, None)
-        if value is not None:
-            d[key] = value
-    return DataConfig.from_dict(d)
+    return settings_from_args(DataConfig, args, base)  # type: ignore[return-value]
 
 
 def train_config(args: argparse.Namespace, base: TrainConfig | None = None, **defaults: Any) -> TrainConfig:
     """TrainConfig from the parsed options, on top of ``base`` and ``defaults``."""
-    d = {**(base or TrainConfig()).to_dict(), **defaults}
-    for key in d:
-        value = getattr(args, key, None)
-        if value is not None:
-            d[key] = value
-    return TrainConfig.from_dict(d)
+    merged = {**(base.to_dict() if base else {}), **defaults}
+    return settings_from_args(TrainConfig, args, merged)  # type: ignore[return-value]
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -69,15 +123,15 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise PrunekitError(f"config file {path} does not exist")
     try:
         doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise PrunekitError(f"config file {path} is not valid YAML: {err}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise PrunekitError(f"config file {path} is not valid YAML: {first}") from None
     if not isinstance(doc, dict):
         raise PrunekitError(f"config file {path} must be a mapping of option: value")
     return {str(k).replace("-", "_"): v for k, v in doc.items()}
 
 
-def apply_config(parser: argparse.ArgumentParser, config: dict[str, Any], aliases: dict[str, str] | None = None) -> None:
-    """Make the config's values the parser's defaults, so flags given on the command line override them."""
+def _actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     actions = {}
     for a in parser._actions:
         if a.dest in ("help", "config", "debug"):
@@ -86,25 +140,85 @@ def apply_config(parser: argparse.ArgumentParser, config: dict[str, Any], aliase
         for flag in a.option_strings:  # a key may also be the flag's name, e.g. method for --method
             if flag.startswith("--"):
                 actions[flag[2:].replace("-", "_")] = a
+    return actions
+
+
+def _check_value(parser: argparse.ArgumentParser, action: argparse.Action, key: str, value: Any, where: str) -> Any:
+    """A YAML value checked like the flag would check it (types from the settings field when there is one)."""
+    typed = getattr(parser, FIELDS_ATTR, {}).get(action.dest)
+    if typed is not None:
+        value = convert(value, typed, f"{where}: key {key!r}")
+    elif isinstance(action, (argparse._StoreTrueAction, argparse.BooleanOptionalAction)):
+        value = convert(value, bool, f"{where}: key {key!r}")
+    elif value is not None and action.type is not None and not isinstance(value, (list, dict)):
+        try:
+            value = action.type(value)
+        except (TypeError, ValueError):
+            raise PrunekitError(f"{where}: key {key!r}: {value!r} is not a valid value") from None
+    if action.nargs in ("+", "*") and value is not None and not isinstance(value, list):
+        value = [value]
+    if action.choices is not None and value is not None:
+        for v in value if isinstance(value, list) else [value]:
+            if v not in action.choices:
+                raise PrunekitError(f"{where}: key {key!r}: {v!r} is not one of {', '.join(map(str, action.choices))}")
+    return value
+
+
+def apply_config(parser: argparse.ArgumentParser, config: dict[str, Any], aliases: dict[str, str] | None = None,
+                 where: str = "config file") -> None:
+    """Make the config's values the parser's defaults, so flags given on the command line override them."""
+    actions = _actions(parser)
     values = {}
     for key, value in config.items():
-        key = (aliases or {}).get(key, key)
-        if key not in actions:
-            raise PrunekitError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(actions))}")
-        action = actions[key]
-        key = action.dest
-        if action.type is not None and value is not None and not isinstance(value, (list, dict)):
-            try:
-                value = action.type(value)
-            except (TypeError, ValueError):
-                raise PrunekitError(f"config key {key!r}: {value!r} is not a valid value") from None
-        if action.choices is not None and value is not None and value not in action.choices:
-            raise PrunekitError(f"config key {key!r}: {value!r} is not one of {', '.join(map(str, action.choices))}")
-        values[key] = value
+        name = (aliases or {}).get(key, key)
+        if name not in actions:
+            raise PrunekitError(f"{where}: unknown config key {key!r}; valid keys: {', '.join(sorted(actions))}")
+        action = actions[name]
+        values[action.dest] = _check_value(parser, action, key, value, where)
     for action in parser._actions:
         if action.dest in values:
             action.required = False
-    for key, value in list(values.items()):
-        if isinstance(value, str) and any(a.dest == key and a.nargs in ("+", "*") for a in parser._actions):
-            values[key] = [value]
     parser.set_defaults(**values)
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--model and --model-arg."""
+    p.add_argument("--model", help="zoo name, torchvision:NAME, or package.module:function")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra model argument (JSON value), e.g. width_mult=0.5; repeatable")
+
+
+def parse_model_args(items: list[str]) -> dict:
+    """['width_mult=0.5', 'hidden=128'] -> {'width_mult': 0.5, 'hidden': 128}."""
+    out = {}
+    for item in items or []:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key:
+            raise PrunekitError(f"--model-arg expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def add_netadapt_arguments(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """NetAdapt's options (its settings' fields) and the executor's (shared with ``prunekit run``)."""
+    add_settings(p, NetAdaptConfig, "NetAdapt", skip=skip)
+    add_settings(p, ExecutorConfig, "executor")
+    p.add_argument("--work-dir", help="working folder (history, every iteration's model, resume)")
+    p.add_argument("--resume", action="store_true", default=None, help="continue the run in --work-dir")
+    p.config_aliases = TINYNN_ALIASES
+
+
+def netadapt_options(args: argparse.Namespace) -> dict:
+    """NetAdapt's settings that were given (the rest keep their defaults, or a resumed run's)."""
+    opts = given(NetAdaptConfig, args)
+    if opts.get("lut"):
+        opts["lut"] = str(Path(opts["lut"]).resolve())  # resuming from another folder still finds it
+    return opts
+
+
+def executor_from_args(args: argparse.Namespace):
+    """The executor the options ask for (checked before any work)."""
+    return make_executor(settings_from_args(ExecutorConfig, args))

@@ -46,6 +46,11 @@ def register_criterion(name: str, *, needs_gradients: bool = False) -> Callable[
     return add
 
 
+def alias_criterion(alias: str, target: str) -> None:
+    """Register ``alias`` as another name of the criterion ``target`` (e.g. another tool's name for it)."""
+    CRITERIA.register(alias)(get_criterion(target))
+
+
 def get_criterion(name: str) -> Criterion:
     """The criterion registered as ``name`` (an unknown name lists the valid ones)."""
     return CRITERIA.get(name)

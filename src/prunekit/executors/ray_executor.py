@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 
 from prunekit.algorithms.netadapt import CandidateJob, CandidateResult, IterationInput
 from prunekit.errors import PrunekitError
+from prunekit.executors.registry import ExecutorConfig, register_executor
 
 
 def _import_ray():
@@ -87,3 +88,12 @@ class RayExecutor:
         finally:
             for ref in pending:  # interrupted (Ctrl-C): stop the rest
                 ray.cancel(ref, force=True)
+
+
+@register_executor("ray")
+def ray_executor(config: ExecutorConfig) -> RayExecutor:
+    """Each candidate a Ray task, on this machine's cores and GPUs or a Ray cluster."""
+    return RayExecutor(config.ray_address,
+                       cpus_per_candidate=1.0 if config.cpus_per_candidate is None else config.cpus_per_candidate,
+                       gpus_per_candidate=0.0 if config.gpus_per_candidate is None else config.gpus_per_candidate,
+                       max_retries=2 if config.max_retries is None else config.max_retries)

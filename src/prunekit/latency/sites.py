@@ -216,8 +216,4 @@ def _only(terms: Terms, groups: set[str]) -> Terms:
 
 def reachable_removals(structure: ModelStructure, group: str) -> list[int]:
     """Every count of channels NetAdapt (or a one-shot prune with the same step) can have removed from ``group``."""
-    g = structure.group(group)
-    step = max(1, g.round_to)
-    widths = {g.channels} | set(range(step, g.channels, step))
-    most = structure.removable(group)
-    return sorted(g.channels - w for w in widths if g.channels - w <= most)
+    return structure.removals(group)

@@ -1,61 +1,45 @@
-"""Step 2 with NetAdapt: adapt a checkpoint to a budget, using the checkpoint's own data for
-short-term fine-tuning (training split) and scoring (the hold-out validation split)."""
+"""Step 2 with NetAdapt: adapt a checkpoint to a budget on its own data (short-term fine-tuning on
+the training split, scoring on the hold-out validation split), in a resumable working folder; the
+final network is tested once and can be written as a checkpoint (``--out``)."""
 
 from __future__ import annotations
 
+import copy
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-from torch import nn
-
-from prunekit.algorithms.netadapt import NetAdapt, NetAdaptResult, WorkDir
-from prunekit.data import DataBundle
+from prunekit.algorithms.netadapt import NetAdaptConfig, NetAdaptResult
 from prunekit.errors import PrunekitError
-from prunekit.io import load_checkpoint
+from prunekit.io import load_checkpoint, save_checkpoint
+from prunekit.io.output import check_output, occupied, set_aside, staged_output
 from prunekit.pipeline.context import DataConfig
+from prunekit.pipeline.netadapt_run import NetAdapt, resolve_config
+from prunekit.pipeline.netadapt_task import DataEvaluate, DataFinetune, calibration_batches, data_task
 from prunekit.pipeline.steps import data_config_of
-from prunekit.training import TrainConfig, evaluate, train
+from prunekit.pipeline.workdir import WorkDir
+from prunekit.training import evaluate
+
+__all__ = ["DataEvaluate", "DataFinetune", "NetAdapt", "calibration_batches", "data_task", "netadapt_checkpoint"]
 
 
-class DataFinetune:
-    """``finetune(model, iters)`` on a dataset's training split: SGD with momentum at a constant rate.
-
-    The batch order follows torch's global seed, which NetAdapt sets per candidate.
-    """
-
-    def __init__(self, data: DataBundle, lr: float = 0.01, batch_size: int = 64, weight_decay: float = 5e-4,
-                 device: str = "cpu") -> None:
-        self.data, self.lr, self.batch_size, self.weight_decay, self.device = data, lr, batch_size, weight_decay, device
-
-    def __call__(self, model: nn.Module, iters: int) -> None:
-        """Train ``model`` in place for ``iters`` batches."""
-        cfg = TrainConfig(lr=self.lr, batch_size=self.batch_size, weight_decay=self.weight_decay, scheduler="none",
-                          device=self.device, seed=torch.initial_seed() % (2**31))
-        train(model, self.data.train, cfg, steps=iters, augment=self.data.augment, progress=False)
-        model.to("cpu")
-
-
-class DataEvaluate:
-    """``evaluate(model) -> accuracy`` on a dataset's hold-out validation split (never the test split)."""
-
-    def __init__(self, data: DataBundle, device: str = "cpu") -> None:
-        if len(data.val) == 0:
-            raise PrunekitError("NetAdapt scores candidates on a hold-out validation split: set --val-size > 0")
-        self.data, self.device = data, device
-
-    def __call__(self, model: nn.Module) -> float:
-        """Validation accuracy (0-1)."""
-        acc = evaluate(model, self.data.val, device=self.device)["accuracy"]
-        model.to("cpu")
-        return acc
+def _resumed_inputs(work: WorkDir, checkpoint: str | Path | None, data_cfg: DataConfig | None):
+    """The checkpoint and data settings a resumed run was started with (other data is refused)."""
+    meta = work.config().get("meta", {})
+    saved_data = DataConfig.recorded(meta.get("data", {}))
+    if data_cfg is not None and data_cfg != saved_data:
+        changed = ", ".join(k for k, v in data_cfg.to_dict().items() if saved_data.to_dict().get(k) != v)
+        raise PrunekitError(f"--resume: {work.path} was started with other data settings ({changed}); resume with "
+                            "the same data, or start a new run in another --work-dir")
+    return checkpoint or meta.get("source"), saved_data
 
 
 def netadapt_checkpoint(
     checkpoint: str | Path | None,
     work_dir: str | Path,
     *,
-    options: dict[str, Any],
+    options: dict[str, Any] | None = None,
+    config: NetAdaptConfig | None = None,
     resume: bool = False,
     data_cfg: DataConfig | None = None,
     batch_size: int = 64,
@@ -63,29 +47,46 @@ def netadapt_checkpoint(
     executor=None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    out: str | Path | None = None,
+    overwrite: bool = False,
 ) -> NetAdaptResult:
-    """Run (or resume) NetAdapt on a checkpoint folder; the final metrics include test accuracy."""
+    """Run (or resume) NetAdapt on a checkpoint folder; the final metrics include test accuracy.
+
+    ``out``: also write the final network as a checkpoint folder there. An existing ``work_dir`` (or
+    ``out``) is replaced only with ``overwrite``; with ``resume`` the run in ``work_dir`` continues.
+    """
     work = WorkDir(work_dir)
-    if resume and work.exists():
-        saved = work.config()
-        checkpoint = checkpoint or saved.get("meta", {}).get("source")
-        data_cfg = data_cfg or DataConfig.from_dict(saved.get("meta", {}).get("data", {}))
-    elif resume:
+    resuming = resume and work.exists()
+    if resume and not resuming:
         log(f"nothing to resume in {work_dir}: starting a new run")
+    if resuming:
+        checkpoint, data_cfg = _resumed_inputs(work, checkpoint, data_cfg)
+    else:
+        check_output(work_dir, overwrite, "--work-dir")
+    if out is not None:
+        check_output(out, overwrite)
     if checkpoint is None:
         raise PrunekitError("--checkpoint is required (except when resuming)")
     ckpt = load_checkpoint(checkpoint)
     data_cfg = data_cfg or data_config_of(ckpt)
+    cfg = resolve_config(work if resuming else None, config, dict(options or {}))
+    cfg.validate()
     data = data_cfg.load()
-    finetune = DataFinetune(data, batch_size=batch_size, device=device)
+    task = data_task(data, cfg, batch_size=batch_size, device=device, teacher=copy.deepcopy(ckpt.model))
+    old = set_aside(Path(work_dir)) if not resuming and occupied(Path(work_dir)) else None
     meta = {**ckpt.meta, "data": data_cfg.to_dict(), "source": str(checkpoint)}
-    search = NetAdapt(ckpt.model, ckpt.example_inputs(), finetune=finetune, evaluate=DataEvaluate(data, device),
-                      work_dir=work_dir, resume=resume, executor=executor, progress=progress, log=log, meta=meta,
-                      **options)
-    finetune.lr = search.config.finetune_lr  # the saved setting when resuming
+    search = NetAdapt(ckpt.model, ckpt.example_inputs(), finetune=task.finetune, evaluate=task.evaluate,
+                      score=task.score, calibration_data=task.calibration_data, work_dir=work_dir, resume=resuming,
+                      executor=executor, progress=progress, log=log, meta=meta, config=cfg)
     result = search.run()
     test = evaluate(result.model, data.test, device=device)
     result.model.to("cpu")
     result.metrics.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
     work.write_metrics(result.metrics)
+    if out is not None:
+        with staged_output(out, overwrite, keep_partial=False) as stage:
+            save_checkpoint(stage, result.model, metrics=result.metrics,
+                            meta={**meta, "netadapt": {"work_dir": str(work_dir), "iteration": len(result.history)}})
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return result

@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from prunekit.algorithms.oneshot import PruneConfig
 from prunekit.errors import PrunekitError
 from prunekit.io import load_checkpoint, save_checkpoint
 from prunekit.io.output import check_output, staged_output
@@ -46,45 +47,35 @@ def _open(src: str | Path, data_cfg: DataConfig | None):
 def prune_checkpoint(
     checkpoint: str | Path,
     out: str | Path,
+    config: PruneConfig | None = None,
     *,
-    criterion: str = "l2",
-    ratio: float | None = None,
-    budget: float | None = None,
-    budget_ratio: float | None = None,
-    resource: str = "macs",
-    scope: str = "local",
-    round_to: int = 1,
-    exclude: Sequence[str] = (),
-    threshold: float | None = None,
-    seed: int = 0,
     data_cfg: DataConfig | None = None,
     log: Callable[[str], None] = print,
     overwrite: bool = False,
+    **settings: Any,
 ) -> dict[str, Any]:
-    """Prune a checkpoint folder one-shot and save the result at ``out``; returns before/after metrics."""
+    """Prune a checkpoint folder one-shot (``config``, or its fields as keyword arguments) and save the
+    result at ``out``; returns before/after metrics."""
     from prunekit.algorithms import prune
     from prunekit.criteria import needs_gradients
     from prunekit.data import batches
 
+    cfg = (config or PruneConfig()).replace(**settings)
     _check_paths(checkpoint, out, overwrite)
     ckpt, data_cfg, data = _open(checkpoint, data_cfg)
     x = ckpt.example_inputs()
     grad_data = None
-    if needs_gradients(criterion):
+    if needs_gradients(cfg.criterion):
         import torch
 
-        grad_data = batches(data.train, 64, shuffle=True, generator=torch.Generator().manual_seed(seed))
-    pruned = prune(ckpt.model, x, ratio=ratio, criterion=criterion, scope=scope, exclude=exclude, round_to=round_to,
-                   budget=budget, budget_ratio=budget_ratio, resource=resource, data=grad_data, seed=seed,
-                   threshold=threshold)
+        grad_data = batches(data.train, 64, shuffle=True, generator=torch.Generator().manual_seed(cfg.seed))
+    pruned = prune(ckpt.model, x, data=grad_data, **cfg.kwargs())
     before = ckpt.metrics if "macs" in ckpt.metrics else model_metrics(ckpt.model, data)
     after = model_metrics(pruned, data)
-    settings = dict(criterion=criterion, ratio=ratio, budget=budget, budget_ratio=budget_ratio, resource=resource,
-                    scope=scope, round_to=round_to, exclude=list(exclude), seed=seed)
-    meta = {**ckpt.meta, "data": data_cfg.to_dict(), "parent": str(checkpoint), "prune": settings}
+    meta = {**ckpt.meta, "data": data_cfg.to_dict(), "parent": str(checkpoint), "prune": cfg.to_dict()}
     with staged_output(out, overwrite, keep_partial=False) as stage:
         save_checkpoint(stage, pruned, metrics=after, meta=meta)
-    log(widths_table(group_widths(ckpt.model, x, exclude), group_widths(pruned, x, exclude)))
+    log(widths_table(group_widths(ckpt.model, x, cfg.exclude), group_widths(pruned, x, cfg.exclude)))
     return {"before": before, "after": after}
 
 

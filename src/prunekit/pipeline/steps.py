@@ -17,21 +17,24 @@ from prunekit.models import create_model
 from prunekit.models.registry import check_model_name
 from prunekit.pipeline.context import DataConfig
 from prunekit.resources import measure
-from prunekit.training import TrainConfig, evaluate, seed_everything, train
+from prunekit.training import TrainConfig, evaluate, seed_everything, topk_key, train
 
 TRAIN_LOG = "train_log.jsonl"
 TRAIN_STATE = "train-state"
 
 
-def model_metrics(model: nn.Module, data: DataBundle, device: str = "cpu") -> dict[str, Any]:
-    """Test and validation accuracy, MACs, FLOPs and parameters of ``model`` on ``data``."""
+def model_metrics(model: nn.Module, data: DataBundle, device: str = "cpu", topk: int = 1) -> dict[str, Any]:
+    """Test and validation accuracy (and top-k accuracy when ``topk`` > 1), MACs, FLOPs and parameters of ``model``."""
     res = measure(model, data.example_inputs())
-    test = evaluate(model, data.test, device=device)
-    val = evaluate(model, data.val, device=device)
+    test = evaluate(model, data.test, device=device, topk=topk)
+    val = evaluate(model, data.val, device=device, topk=topk)
     model.to("cpu")
+    key = topk_key(topk)
+    extra = {f"test_{key}": test[key], f"val_{key}": val[key]} if topk > 1 else {}
     return {
         "test_accuracy": test["accuracy"],
         "val_accuracy": val["accuracy"],
+        **extra,
         "test_loss": test["loss"],
         **res.to_dict(),
     }
@@ -72,17 +75,22 @@ def fit_and_save(
             log(f"[{desc}] resuming the unfinished run in {stage}")
         attach_input_shape(model, data.input_shape)
 
+        top = topk_key(train_cfg.topk)
+
         def on_epoch(r: dict) -> None:
             val = f", val acc {r['val_accuracy']:.4f}" if "val_accuracy" in r else ""
-            log(f"[{desc}] epoch {r['epoch']}: loss {r['train_loss']:.4f}, train acc {r['train_accuracy']:.4f}{val}, "
-                f"{r['samples_per_s']:.0f} samples/s, {r['seconds']:.1f}s")
+            if f"val_{top}" in r:
+                val += f", val top-{train_cfg.topk} {r[f'val_{top}']:.4f}"
+            train_k = f", train top-{train_cfg.topk} {r[f'train_{top}']:.4f}" if f"train_{top}" in r else ""
+            log(f"[{desc}] epoch {r['epoch']}: loss {r['train_loss']:.4f}, train acc {r['train_accuracy']:.4f}{train_k}"
+                f"{val}, {r['samples_per_s']:.0f} samples/s, {r['seconds']:.1f}s")
 
         t0 = time.perf_counter()
         history = train(model, data.train, train_cfg, val_split=data.val, augment=data.augment, teacher=teacher,
                         log_path=stage / TRAIN_LOG, progress=progress, desc=desc, on_epoch=on_epoch, state_dir=state)
         seconds = time.perf_counter() - t0
         model.to("cpu").eval()
-        metrics = model_metrics(model, data)
+        metrics = model_metrics(model, data, topk=train_cfg.topk)
         metrics.update(train_seconds=sum(r["seconds"] for r in history) if history else seconds,
                        epochs=train_cfg.epochs)
         meta = {"data": data_cfg.to_dict(), "train": train_cfg.to_dict(), **(extra_meta or {})}
@@ -116,5 +124,6 @@ def evaluate_checkpoint(path: str | Path, data_cfg: DataConfig | None = None, de
     """Re-measure a checkpoint on its data (or ``data_cfg``): accuracy, MACs, params."""
     ckpt = load_checkpoint(path)
     data = (data_cfg or data_config_of(ckpt)).load()
+    topk = int(ckpt.meta.get("train", {}).get("topk") or 1)  # the setting it was trained with
     with torch.no_grad():
-        return model_metrics(ckpt.model, data, device)
+        return model_metrics(ckpt.model, data, device, topk=topk)

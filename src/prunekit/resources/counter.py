@@ -47,8 +47,9 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def measure(model: nn.Module, example_inputs) -> Resources:
-    """MACs (per forward pass of ``example_inputs``) and parameters of ``model``; see :class:`Resources`."""
+def count(model: nn.Module, example_inputs) -> Resources:
+    """MACs (per forward pass of ``example_inputs``) and parameters of ``model``, counted by torch's FLOP
+    counter; see :class:`Resources`. (Latency is timed by :func:`prunekit.latency.measure_latency`.)"""
     was_training = model.training
     model.eval()
     try:
@@ -57,3 +58,7 @@ def measure(model: nn.Module, example_inputs) -> Resources:
     finally:
         model.train(was_training)
     return Resources(macs=int(counter.get_total_flops()) // 2, params=count_params(model))
+
+
+measure = count
+"""Former name of :func:`count` (kept for existing code; prefer ``count``)."""

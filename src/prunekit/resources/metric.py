@@ -1,19 +1,23 @@
-"""How NetAdapt measures a network: the real figure, and fast what-if estimates for candidate sizes."""
+"""How NetAdapt and budgeted pruning measure a network: the real figure, and fast what-if estimates.
+
+Resources are a registry: ``macs``, ``flops`` and ``params`` (counted) live in
+``resources/counts.py``, ``latency`` (timed or predicted) in ``resources/latency.py``. A new one is
+one file with a factory decorated by :func:`register_resource`.
+"""
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
 
 from torch import nn
 
-from prunekit.errors import PrunekitError
-from prunekit.resources import measure
-from prunekit.resources.estimator import ResourceEstimator
-from prunekit.structure import ModelStructure, pruned_copy
+from prunekit.registry import Registry
+from prunekit.structure import ModelStructure
 
 
 class ResourceMetric(Protocol):
-    """A resource NetAdapt can budget: ``of_model`` measures a network; ``what_if`` predicts one after removals."""
+    """A resource a budget can be set in: ``of_model`` measures a network; ``what_if`` predicts one after removals."""
 
     name: str
 
@@ -24,32 +28,27 @@ class ResourceMetric(Protocol):
         """A function: {group: channels removed} -> resource of the network after those removals."""
 
 
-class CountMetric:
-    """MACs, FLOPs or parameters, counted by torch's FLOP counter (estimated from shapes for what-ifs)."""
+@dataclass
+class MetricContext:
+    """What a resource factory may use: the channel step, progress display, and resource-specific
+    settings (``latency``: a :class:`prunekit.latency.config.LatencyConfig`)."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def of_model(self, model: nn.Module, example_inputs) -> float:
-        """Counted on the real model."""
-        return measure(model, example_inputs).get(self.name)
-
-    def what_if(self, structure: ModelStructure, example_inputs) -> Callable[[dict[str, int]], float]:
-        """Exact shape arithmetic where possible; otherwise prune a copy and count it."""
-        estimator = ResourceEstimator(structure, example_inputs)
-        if estimator.exact:
-            return lambda removed: estimator.estimate(removed).get(self.name)
-
-        return lambda removed: self.of_model(pruned_copy(structure, removed).model, example_inputs)
+    min_channels_step: int = 1
+    progress: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
 
 
-def make_metric(resource: str, **settings) -> ResourceMetric:
-    """The metric for a resource name; ``settings`` configure latency (platform, mode, lut, threads,
-    min_channels_step: see :class:`prunekit.latency.metric.LatencyMetric`) and are ignored by counts."""
-    if resource in ("macs", "flops", "params"):
-        return CountMetric(resource)
-    if resource == "latency":
-        from prunekit.latency.metric import LatencyMetric
+RESOURCES: Registry[Callable[[MetricContext], ResourceMetric]] = Registry("resource")
+"""Resource name -> factory(context) -> ResourceMetric."""
 
-        return LatencyMetric(**settings)
-    raise PrunekitError(f"unknown resource {resource!r}; valid: macs, flops, params, latency")
+register_resource = RESOURCES.register
+
+
+def list_resources() -> list[str]:
+    """Registered resource names."""
+    return RESOURCES.names()
+
+
+def make_metric(resource: str, context: MetricContext | None = None) -> ResourceMetric:
+    """The metric registered as ``resource`` (unknown names list the valid ones)."""
+    return RESOURCES.get(resource)(context or MetricContext())

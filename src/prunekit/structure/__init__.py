@@ -1,7 +1,7 @@
 """Channel structure of any PyTorch model: list, score, remove and replay prunable channel groups.
 
-Built on Torch-Pruning's DependencyGraph (this package is the only place in prunekit that imports
-``torch_pruning``), with prunekit's own checks where TP's assumptions do not hold::
+Built on a traced dependency graph (one backend module, ``tp_backend``, wraps the library that
+traces it), with prunekit's own rules for every operation, attention layer and hard-coded size::
 
     s = analyze(model, torch.randn(1, 3, 32, 32))
     for g in s.groups:

@@ -1,7 +1,7 @@
-"""Checks every traced operation against what Torch-Pruning assumes about it, and fixes the graph.
+"""Checks every traced operation against what the dependency graph assumes about it, and fixes the graph.
 
-TP treats any operation it does not know as element-wise and guesses channel counts for reshapes,
-concatenations and splits; where that guess is wrong the pruned model still runs but computes
+The graph treats any operation it does not know as element-wise, and its own index mappings guess
+channel counts for reshapes, concatenations and splits; where that guess is wrong the pruned model still runs but computes
 something else.  Here the channel dimension is followed through the real autograd graph, with
 real shapes, in forward order:
 
@@ -20,36 +20,38 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch_pruning as tp
 from torch import nn
 
+from prunekit.structure import attention
 from prunekit.structure.graph import ModuleCall, Trace
 from prunekit.structure.mappings import ConcatMapping, FlattenMapping, SplitMapping
 from prunekit.structure.oprules import RISKY, Blocked, Chan, Constraint, OpRules, base_name
+from prunekit.structure.tp_backend import is_concat, is_depthwise, is_operation, is_split, set_concat_sizes, set_split_sizes
 
-OPT = tp.ops.OPTYPE
-STRUCTURAL = (OPT.CONCAT, OPT.SPLIT, OPT.RESHAPE, OPT.SLICE, OPT.UNBIND, OPT.EXPAND)
+# LayerNorm subclasses with their own forward that still normalise the last dimension only
+LAST_DIM_NORMS = {"timm.layers.norm.LayerNorm"}
 
 
 @dataclass
 class Checked:
     """What the check found: blocked nodes, unit constraints, shuffle states and unverified ops."""
 
-    blocked: dict = field(default_factory=dict)  # TP node -> (side: "all"|"out"|"in", reason)
+    blocked: dict = field(default_factory=dict)  # graph node -> (side: "all"|"out"|"in", reason)
     constraints: list[Constraint] = field(default_factory=list)
-    shuffles: dict = field(default_factory=dict)  # TP node at shuffle input -> ShuffleState
-    internal: set = field(default_factory=set)  # TP nodes that are ops inside a prunable module
-    inert: set = field(default_factory=set)  # TP nodes that carry no prunable channels
+    shuffles: dict = field(default_factory=dict)  # graph node at shuffle input -> ShuffleState
+    internal: set = field(default_factory=set)  # graph nodes that are ops inside a prunable module
+    inert: set = field(default_factory=set)  # graph nodes that carry no prunable channels
     sinks: set = field(default_factory=set)  # reductions over the channels: groups end there, inexact
     unverified: set = field(default_factory=set)  # nodes whose other operand's shape is unknown
     risky: set = field(default_factory=set)  # nodes whose sizes the model's code may hard-code
+    sites: list = field(default_factory=list)  # attention layers handled as a whole (attention.Site)
 
 
 class _Checker(OpRules):
     """Walks the autograd graph in forward order, recording where channels are (``self.chan``)."""
 
-    def __init__(self, tr: Trace) -> None:
-        self.tr, self.dg = tr, tr.dg
+    def __init__(self, tr: Trace, sites: list, mode: str) -> None:
+        self.tr, self.dg, self.mode = tr, tr.dg, mode
         self.out = Checked()
         self.chan: dict = {}  # (autograd node, output nr) -> Chan | None
         self.calls: dict = {c.output: c for c in tr.calls}
@@ -62,7 +64,22 @@ class _Checker(OpRules):
         self.splits: list = []
         self.flattens: list = []
         self.sinks: list = []
-        self.unwrapped = {id(p): dim for p, dim in self.dg.unwrapped_parameters}
+        self.unwrapped = self.dg.unwrapped()
+        self.sites, self.severed = self.attention_sites(sites)
+
+    def attention_sites(self, sites: list) -> tuple[list, set]:
+        """The attention layers whose inside is known (attention.py), and the autograd nodes inside them."""
+        calls: dict = {}
+        for c in self.tr.calls:
+            calls.setdefault(c.module, []).append(c)
+        known, inside = [], set()
+        for site in sites:
+            fns = attention.inner_fns(site, calls, self.tr.markers.get(site.module, []))
+            if fns is not None:
+                known.append(site)
+                inside |= fns
+        self.internal_fns |= inside
+        return known, inside
 
     # ---------------------------------------------------------------- helpers
     def node(self, fn):
@@ -70,7 +87,7 @@ class _Checker(OpRules):
 
     def block(self, fn_or_node, reason: str, side: str = "all") -> None:
         """Keep the channels through a node whole (on one side of a layer, or entirely)."""
-        node = fn_or_node if isinstance(fn_or_node, tp.Node) else self.node(fn_or_node)
+        node = fn_or_node if self.dg.is_node(fn_or_node) else self.node(fn_or_node)
         if node is None:
             return
         old = self.out.blocked.get(node)
@@ -104,7 +121,7 @@ class _Checker(OpRules):
 
     # ---------------------------------------------------------------- main loop
     def run(self) -> Checked:
-        """Visit every autograd node in forward order, then fix TP's graph."""
+        """Visit every autograd node in forward order, then fix the graph."""
         fns, stack = set(), [fn for fn, _ in self.tr.outputs]
         while stack:
             fn = stack.pop()
@@ -129,6 +146,7 @@ class _Checker(OpRules):
                 self.visit_op(fn)
         self.mark_outputs()
         self.apply()
+        self.out.sites = self.sites
         return self.out
 
     def ins(self, fn) -> list[tuple[Any, int, Chan | None]]:
@@ -142,7 +160,7 @@ class _Checker(OpRules):
     def visit_call(self, call: ModuleCall) -> None:
         """A prunable module: does it receive its channels where its pruning function expects?"""
         m, fn = call.module, call.output
-        node = self.dg.module2node.get(m)
+        node = self.dg.node(m)
         chans = [self.chan.get((f, nr)) if f is not None else None for f, nr in call.inputs]
         c = chans[0] if chans else None
         shape = call.input_shapes[0] if call.input_shapes else ()
@@ -177,7 +195,7 @@ class _Checker(OpRules):
             if c is not None and c.dim != len(shape) - 1:
                 self.block(node, f"{name} receives channels that are not its input features", "in")
         elif isinstance(m, nn.LayerNorm):
-            plain = type(m).forward is nn.LayerNorm.forward
+            plain = type(m).forward is nn.LayerNorm.forward or f"{type(m).__module__}.{type(m).__qualname__}" in LAST_DIM_NORMS
             want = len(shape) - 1 if plain else 1 if type(m).__name__ == "LayerNorm2d" else None
             if len(m.normalized_shape) != 1 or want is None:
                 self.block(node, f"{name}: this LayerNorm variant is not supported")
@@ -192,7 +210,10 @@ class _Checker(OpRules):
                 self.block(node, f"{name}: only self-attention with equal q/k/v sizes is supported")
             else:
                 out = Chan(nd_out - 1)
-                self.group_constraint(node, "out", m.embed_dim, m.num_heads)
+                if self.mode == "none":
+                    self.block(node, "excluded")  # attention widths kept whole, as asked
+                elif node is not None:
+                    self.out.constraints.append(Constraint(node, "out", attention.mha_tuples(m, self.mode)))
         else:
             self.block(node, f"{name} is not supported")
         self.chan[(fn, 0)] = out
@@ -250,21 +271,31 @@ class _Checker(OpRules):
             node = self.node(fn)
             if node is None:
                 continue
-            module = node.module
-            side = "out" if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)) and not (
-                tp.ops.module2type(module) == OPT.DEPTHWISE_CONV) else "all"
+            module = self.dg.target(node)
+            side = "out" if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)) and not is_depthwise(module) else "all"
             self.block(node, "model output", side)
 
-    def dep_between(self, a, b) -> list:
-        return [dep for dep in a.dependencies if dep.target is b]
+    def wire_attention(self) -> None:
+        """Cut the graph inside known attention layers and link their projections instead."""
+        self.dg.isolate({self.node(fn) for fn in self.severed} - {None})
+        for site in self.sites:
+            if site.mode == "none":
+                for q in site.q:
+                    self.block(self.dg.node(q), "excluded", "out")  # attention widths kept whole, as asked
+                continue
+            for node, side, tuples in attention.wire(self.dg, site):
+                self.out.constraints.append(Constraint(node, side, tuples))
+                if site.mode == "head_dims":  # the scale 1/sqrt(head_dim) may follow the width
+                    self.out.sinks.add(node)
 
     def apply(self) -> None:
-        """Give TP exact index mappings, cut broadcast edges and stop its walks at blocked ops."""
+        """Give the graph exact index mappings, cut broadcast edges and stop its walks at blocked ops."""
         for fn, ins, sizes in self.concats:
             cat = self.node(fn)
-            if cat is None or not isinstance(cat.module, tp.ops._ConcatOp):
+            op = self.dg.target(cat) if cat is not None else None
+            if not is_concat(op):
                 continue
-            cat.module.concat_sizes = list(sizes)
+            set_concat_sizes(op, sizes)
             used: dict = {}
             for arg, (f, _, _) in enumerate(ins):
                 src = self.node(f) if f is not None else None
@@ -272,18 +303,14 @@ class _Checker(OpRules):
                     continue
                 k = used.get(src, 0)
                 used[src] = k + 1
-                fwd = self.dep_between(src, cat)
-                bwd = self.dep_between(cat, src)
-                if k < len(fwd):
-                    fwd[k].index_mapping[1] = ConcatMapping(cat.module, arg, reverse=False)
-                if k < len(bwd):
-                    bwd[k].index_mapping[1] = ConcatMapping(cat.module, arg, reverse=True)
+                self.dg.map_edge(src, cat, k, 1, ConcatMapping(op, arg, reverse=False))
+                self.dg.map_edge(cat, src, k, 1, ConcatMapping(op, arg, reverse=True))
         for fn, sizes in self.splits:
             node = self.node(fn)
-            if node is None or not isinstance(node.module, tp.ops._SplitOp):
+            op = self.dg.target(node) if node is not None else None
+            if not is_split(op):
                 continue
-            node.module.split_sizes = list(sizes)
-            node.module.offsets = None
+            set_split_sizes(op, sizes)
             done: dict = {}
             for user, nr in self.consumers.get(fn, []):
                 dst = self.node(user)
@@ -291,38 +318,37 @@ class _Checker(OpRules):
                     continue
                 k = done.get(dst, 0)
                 done[dst] = k + 1
-                fwd = self.dep_between(node, dst)
-                bwd = self.dep_between(dst, node)
-                if k < len(fwd):
-                    fwd[k].index_mapping[0] = SplitMapping(node.module, nr, reverse=False)
-                if k < len(bwd):
-                    bwd[k].index_mapping[0] = SplitMapping(node.module, nr, reverse=True)
+                self.dg.map_edge(node, dst, k, 0, SplitMapping(op, nr, reverse=False))
+                self.dg.map_edge(dst, node, k, 0, SplitMapping(op, nr, reverse=True))
         for fn, q in self.flattens:
             node = self.node(fn)
-            for src in (node.inputs if node is not None else []):
-                for dep in self.dep_between(src, node):
-                    dep.index_mapping[0] = FlattenMapping(q, reverse=False)
-                for dep in self.dep_between(node, src):
-                    dep.index_mapping[0] = FlattenMapping(q, reverse=True)
+            for src in (self.dg.inputs(node) if node is not None else []):
+                for k in range(self.dg.edge_count(src, node)):
+                    self.dg.map_edge(src, node, k, 0, FlattenMapping(q, reverse=False))
+                for k in range(self.dg.edge_count(node, src)):
+                    self.dg.map_edge(node, src, k, 0, FlattenMapping(q, reverse=True))
         for fn in self.sinks:
             node = self.node(fn)
             if node is not None:
                 self.out.sinks.add(node)
-                self.cuts.extend((node, out) for out in node.outputs)
+                self.cuts.extend((node, out) for out in self.dg.outputs(node))
         for a, b in self.cuts:
             if a is None or b is None:
                 continue
-            a.dependencies = [dep for dep in a.dependencies if dep.target is not b]
-            b.dependencies = [dep for dep in b.dependencies if dep.target is not a]
-        for node in self.dg.module2node.values():
-            if node.type in STRUCTURAL:
-                node.type = OPT.ELEMENTWISE  # TP's own index-mapping pass must leave them alone
+            self.dg.cut(a, b)
+        self.wire_attention()
+        self.dg.plain_ops()  # the graph's own index-mapping pass must leave them alone
+        for node in self.dg.nodes():
             side = self.out.blocked.get(node, ("",))[0]
-            dummy = not isinstance(node.module, nn.Module) or type(node.module).__module__.startswith("torch_pruning")
-            if side == "all" and dummy:
-                node.dependencies = []  # the walk stops here: no guessing what lies beyond
+            target = self.dg.target(node)
+            if side == "all" and (not isinstance(target, nn.Module) or is_operation(target)):
+                self.dg.stop(node)  # the walk stops here: no guessing what lies beyond
 
 
-def check(tr: Trace) -> Checked:
-    """Check the traced graph, fix TP's mappings in place and return what was found."""
-    return _Checker(tr).run()
+def check(tr: Trace, sites: list = (), mode: str = attention.DEFAULT_MODE) -> Checked:
+    """Check the traced graph, fix its mappings in place and return what was found.
+
+    ``sites`` are the attention layers found by :func:`attention.find_sites`; ``mode`` how
+    ``nn.MultiheadAttention`` layers are pruned (see attention.py).
+    """
+    return _Checker(tr, list(sites), mode).run()

@@ -1,22 +1,22 @@
-"""Tracing: Torch-Pruning's dependency graph, plus the facts prunekit needs to check it.
+"""Tracing: the dependency graph (tp_backend.Graph), plus the facts prunekit needs to check it.
 
-Torch-Pruning (TP) traces the model through autograd and links every layer and operation.  On top
-of its graph we record each prunable module call (its input tensors and output) and the model
-outputs, so that :mod:`prunekit.structure.fallbacks` can check every operation with real shapes.
+The graph is traced through autograd and links every layer and operation.  On top of it we
+record each prunable module call (its input tensors and output) and the model outputs, so that
+:mod:`prunekit.structure.fallbacks` can check every operation with real shapes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
-import torch_pruning as tp
 from torch import nn
 
 from prunekit.structure.datatypes import StructureError
+from prunekit.structure.tp_backend import Graph
 
-# Module types that TP prunes with a registered pruning function (its "wrapped" modules).
+# Module types the graph prunes with a registered pruning function (its "wrapped" modules).
 PRUNABLE_TYPES: tuple[type, ...] = (
     nn.modules.conv._ConvNd,
     nn.modules.batchnorm._BatchNorm,
@@ -48,32 +48,13 @@ class ModuleCall:
 
 @dataclass
 class Trace:
-    """A TP dependency graph with the module calls and outputs recorded while it was traced."""
+    """A dependency graph with the module calls and outputs recorded while it was traced."""
 
-    dg: tp.DependencyGraph
+    dg: Graph
     calls: list[ModuleCall]
     outputs: list[Edge]
-    node_of: dict  # autograd node -> TP node
-
-
-class _Graph(tp.DependencyGraph):
-    """TP's DependencyGraph, built without its index-mapping heuristics.
-
-    ``build_dependency`` ends with TP's own index mappings for reshape/concat/split, which guess
-    channel counts and can fail (e.g. a ZeroDivisionError on a channel shuffle); prunekit sets
-    those mappings itself from real shapes (see fallbacks.py), so this build stops before them.
-    """
-
-    def build(self, model: nn.Module, example_inputs: Any, forward_fn: Callable) -> "_Graph":
-        """TP's build_dependency up to (not including) its index-mapping pass."""
-        self.verbose = False
-        self.model = model
-        self._module2name = {m: n for n, m in model.named_modules()}
-        self.ignored_params = []
-        self._param_to_name, self.unwrapped_parameters = self._detect_unwrapped_parameters(None)
-        self.module2node = self._trace(model, example_inputs, forward_fn, output_transform=None)
-        self._build_dependency(self.module2node)
-        return self
+    node_of: dict  # autograd node -> graph node
+    markers: dict = field(default_factory=dict)  # watched module -> [sequence number at each call's start]
 
 
 def tensors_in(obj: Any) -> list[torch.Tensor]:
@@ -119,8 +100,17 @@ def _internal_nodes(call: ModuleCall, first_seq: int) -> set:
     return seen
 
 
-def trace(model: nn.Module, example_inputs: Any) -> Trace:
-    """Trace ``model`` with TP and record module calls; raises StructureError if it cannot run."""
+def _marker() -> int:
+    """The current autograd sequence number: every node created later is numbered above it."""
+    return (torch.ones(1, requires_grad=True) * 1).grad_fn._sequence_nr()
+
+
+def trace(model: nn.Module, example_inputs: Any, watch: tuple[nn.Module, ...] = ()) -> Trace:
+    """Trace ``model`` into a Graph and record module calls; raises StructureError if it cannot run.
+
+    For each module in ``watch`` (attention layers) the start of each of its calls is recorded too.
+    """
+    markers: dict = {m: [] for m in watch}
     names = {m: n for n, m in model.named_modules()}
     calls: list[ModuleCall] = []
     pending: dict[int, list[tuple[list[Edge], list, int]]] = {}  # per module: calls in progress
@@ -136,8 +126,7 @@ def trace(model: nn.Module, example_inputs: Any) -> Trace:
 
     def pre(module, args, kwargs):
         ts = tensors_in(args) + tensors_in(kwargs)
-        # a fresh autograd node gives the current sequence number: everything created later is inside
-        marker = (torch.ones(1, requires_grad=True) * 1).grad_fn._sequence_nr()
+        marker = _marker()  # everything created later is inside the call
         pending.setdefault(id(module), []).append(([_edge(t) for t in ts], [tuple(t.shape) for t in ts], marker))
 
     def post(module, args, kwargs, out):
@@ -154,6 +143,8 @@ def trace(model: nn.Module, example_inputs: Any) -> Trace:
         for mod in m.modules():
             hooks.append(mod.register_forward_pre_hook(pre_all))
             hooks.append(mod.register_forward_hook(post_all))
+            if mod in markers:
+                hooks.append(mod.register_forward_pre_hook(lambda mm, a: markers[mm].append(_marker())))
             if isinstance(mod, PRUNABLE_TYPES):
                 hooks.append(mod.register_forward_pre_hook(pre, with_kwargs=True))
                 hooks.append(mod.register_forward_hook(post, with_kwargs=True))
@@ -168,53 +159,23 @@ def trace(model: nn.Module, example_inputs: Any) -> Trace:
             raise StructureError("the model's outputs do not depend on any parameter; nothing to prune")
         return ts
 
-    dg = _Graph()
+    dg = Graph()
     try:
         with torch.enable_grad():
             dg.build(model, example_inputs, forward_fn)
     except StructureError:
         raise
-    except Exception as err:  # the model's own failure, or TP's while tracing it
+    except Exception as err:  # the model's own failure, or the tracer's
         where = f" in module '{stack[-1]}'" if stack else ""
         raise StructureError(
             f"cannot trace the model{where}: {type(err).__name__}: {err}"
         ) from err
     node_of = {}
-    for node in dg.module2node.values():
-        if node.grad_fn is not None:
-            node_of[node.grad_fn] = node
+    for node in dg.nodes():
+        if dg.autograd_fn(node) is not None:
+            node_of[dg.autograd_fn(node)] = node
     for call in calls:
-        if call.module in dg.module2node:
-            node_of[call.output] = dg.module2node[call.module]
-    return Trace(dg, calls, outputs, node_of)
-
-
-def seed_deepcopy(dg: tp.DependencyGraph, memo: dict) -> None:
-    """Prepare ``memo`` so that ``copy.deepcopy`` of anything holding ``dg`` works and is consistent.
-
-    TP's pruning functions are shared singletons compared by identity (never copied), and the
-    graph's nodes link each other deeply (copied here without recursion).
-    """
-    import copy
-
-    for pruner in list(dg.REGISTERED_PRUNERS.values()) + list(dg.CUSTOMIZED_PRUNERS.values()):
-        if pruner is not None:
-            memo[id(pruner)] = pruner
-    memo[id(dg.ops)] = dg.ops
-    nodes = list(dg.module2node.values())
-    for node in nodes:
-        memo[id(node)] = copy.copy(node)
-    for node in nodes:
-        new = memo[id(node)]
-        new.inputs = [memo[id(n)] for n in node.inputs]
-        new.outputs = [memo[id(n)] for n in node.outputs]
-        new.module = copy.deepcopy(node.module, memo)
-        deps = []
-        for dep in node.dependencies:
-            d = copy.copy(dep)
-            d.source, d.target = memo[id(dep.source)], memo[id(dep.target)]
-            d.trigger = copy.deepcopy(dep.trigger, memo)
-            d.handler = copy.deepcopy(dep.handler, memo)
-            d.index_mapping = copy.deepcopy(dep.index_mapping, memo)
-            deps.append(d)
-        new.dependencies = deps
+        node = dg.node(call.module)
+        if node is not None:
+            node_of[call.output] = node
+    return Trace(dg, calls, outputs, node_of, markers)

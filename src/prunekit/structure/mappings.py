@@ -1,13 +1,13 @@
-"""Index mappings that prunekit sets on Torch-Pruning's dependency edges.
+"""Index mappings that prunekit sets on the dependency graph's edges.
 
-TP maps channel indices across an operation with callables on its ``Dependency.index_mapping``
-(lists of ``_HybridIndex(idx, root_idx)`` in, lists out).  These read the current sizes when they
-are called, so they stay right as channels are removed.
+A mapping takes the positions reached on one side of an operation, as ``(position, root
+position)`` pairs, and returns the positions on the other side (see tp_backend.Graph.map_edge).
+These read the current sizes when they are called, so they stay right as channels are removed.
 """
 
 from __future__ import annotations
 
-from torch_pruning._helpers import _HybridIndex
+from prunekit.structure.tp_backend import concat_sizes, split_sizes
 
 
 def _offsets(sizes: list[int]) -> list[int]:
@@ -20,33 +20,33 @@ def _offsets(sizes: list[int]) -> list[int]:
 class ConcatMapping:
     """torch.cat along the channels: input ``arg`` sits at an offset in the output.
 
-    ``op`` is TP's concat op, whose ``concat_sizes`` TP's ConcatPruner keeps up to date.
+    ``op`` is the graph's concat operation, whose sizes pruning keeps up to date.
     """
 
     def __init__(self, op, arg: int, reverse: bool) -> None:
         self.op, self.arg, self.reverse = op, arg, reverse
 
     def __call__(self, idxs: list) -> list:
-        lo, hi = _offsets(self.op.concat_sizes)[self.arg : self.arg + 2]
+        lo, hi = _offsets(concat_sizes(self.op))[self.arg : self.arg + 2]
         if self.reverse:  # output -> this input
-            return [_HybridIndex(i.idx - lo, i.root_idx) for i in idxs if lo <= i.idx < hi]
-        return [_HybridIndex(i.idx + lo, i.root_idx) for i in idxs]
+            return [(i - lo, r) for i, r in idxs if lo <= i < hi]
+        return [(i + lo, r) for i, r in idxs]
 
 
 class SplitMapping:
     """torch.split/chunk along the channels: output ``piece`` is a range of the input.
 
-    ``op`` is TP's split op, whose ``split_sizes`` TP's SplitPruner keeps up to date.
+    ``op`` is the graph's split operation, whose sizes pruning keeps up to date.
     """
 
     def __init__(self, op, piece: int, reverse: bool) -> None:
         self.op, self.piece, self.reverse = op, piece, reverse
 
     def __call__(self, idxs: list) -> list:
-        lo, hi = _offsets(self.op.split_sizes)[self.piece : self.piece + 2]
+        lo, hi = _offsets(split_sizes(self.op))[self.piece : self.piece + 2]
         if self.reverse:  # piece -> input
-            return [_HybridIndex(i.idx + lo, i.root_idx) for i in idxs]
-        return [_HybridIndex(i.idx - lo, i.root_idx) for i in idxs if lo <= i.idx < hi]
+            return [(i + lo, r) for i, r in idxs]
+        return [(i - lo, r) for i, r in idxs if lo <= i < hi]
 
 
 class ShuffleState:
@@ -66,8 +66,8 @@ class ShuffleMapping:
         g = self.state.groups
         n = self.state.width // g
         if self.reverse:  # output j = b*g + a -> input a*n + b
-            return [_HybridIndex((i.idx % g) * n + i.idx // g, i.root_idx) for i in idxs]
-        return [_HybridIndex((i.idx % n) * g + i.idx // n, i.root_idx) for i in idxs]
+            return [((i % g) * n + i // g, r) for i, r in idxs]
+        return [((i % n) * g + i // n, r) for i, r in idxs]
 
 
 class FlattenMapping:
@@ -80,7 +80,7 @@ class FlattenMapping:
         q = self.stride
         if self.reverse:
             seen: dict = {}
-            for i in idxs:
-                seen.setdefault((i.idx // q, i.root_idx), None)
-            return [_HybridIndex(c, r) for c, r in seen]
-        return [_HybridIndex(k, i.root_idx) for i in idxs for k in range(i.idx * q, (i.idx + 1) * q)]
+            for i, r in idxs:
+                seen.setdefault((i // q, r), None)
+            return list(seen)
+        return [(k, r) for i, r in idxs for k in range(i * q, (i + 1) * q)]

@@ -3,7 +3,7 @@
 A tensor's prunable channels sit in one dimension (``Chan``).  For every autograd operation the
 rules say where they are after it, or raise :class:`Blocked` when the operation mixes, reorders
 or reshapes channels in a way prunekit cannot follow exactly.  Concatenations, splits, flattens
-and channel shuffles are recorded so that fallbacks.py can give Torch-Pruning exact mappings.
+and channel shuffles are recorded so that fallbacks.py can give the dependency graph exact mappings.
 """
 
 from __future__ import annotations
@@ -95,7 +95,8 @@ class OpRules:
         if op == "Pow" and len(ins) > 1:
             return [self.binary(fn, ins, carriers, outs[0])]
         if op in UNARY or op == "AsStrided":
-            if op == "AsStrided" and not (fn._saved_storage_offset in (0, None) and all(s == 1 for i, s in enumerate(outs[0]) if i != d)):
+            if op == "AsStrided" and not (fn._saved_storage_offset in (0, None) and (
+                    all(s == 1 for i, s in enumerate(outs[0]) if i != d) or self.same_layout(fn, s0, outs[0]))):
                 raise Blocked("reads channels at arbitrary strides")
             if len(carriers) != len(ins) or outs[0] != s0:
                 raise Blocked("changes the channels' shape")
@@ -187,6 +188,18 @@ class OpRules:
             raise Blocked("is a matrix product outside a Linear layer (F.linear, matmul, einsum), "
                           "which prunekit does not understand")
         raise Blocked("is not understood by prunekit")
+
+    @staticmethod
+    def same_layout(fn, s0, out) -> bool:
+        """An as_strided that only restates a contiguous tensor's layout (channels-last pooling)."""
+        if tuple(out) != tuple(s0) or tuple(fn._saved_size) != tuple(s0):
+            return False
+        want, acc = [], 1
+        for size in reversed(s0):
+            want.append(acc)
+            acc *= size
+        want.reverse()
+        return all(st == w for size, st, w in zip(s0, fn._saved_stride, want) if size > 1)
 
     def binary(self, fn, ins, carriers, out) -> Chan | None:
         """Broadcasting element-wise op: operands broadcast along the channels are cut from them."""
@@ -300,12 +313,10 @@ class OpRules:
         self.out.constraints.append(
             Constraint(first, "out", [tuple(a * per + b for a in range(groups)) for b in range(per)])
         )
-        for dep in first.dependencies:
-            if dep.target is nodes[1]:
-                dep.index_mapping[0] = ShuffleMapping(state, reverse=False)
-        for dep in nodes[1].dependencies:
-            if dep.target is first:
-                dep.index_mapping[0] = ShuffleMapping(state, reverse=True)
+        for k in range(self.dg.edge_count(first, nodes[1])):
+            self.dg.map_edge(first, nodes[1], k, 0, ShuffleMapping(state, reverse=False))
+        for k in range(self.dg.edge_count(nodes[1], first)):
+            self.dg.map_edge(nodes[1], first, k, 0, ShuffleMapping(state, reverse=True))
         self.handled.update(chain[1:])
         self.chan[(cur, 0)] = Chan(ks[0])
         return Chan(k)  # inside the shuffle; only the chain's last view is looked at afterwards

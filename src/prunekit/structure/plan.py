@@ -23,14 +23,15 @@ class PruningPlan:
     """Everything pruned since the original model, group by group; JSON-ready via :meth:`to_dict`.
 
     Group names and unit numbers are those of :func:`prunekit.structure.analyze` on the original
-    model with the same ``exclude`` (stored here, since excluded layers change which units a
-    group has).  ``round_to`` is stored for information and for continuing to prune.
+    model with the same ``exclude`` and ``attention`` setting (stored here, since both change which
+    units a group has).  ``round_to`` is stored for information and for continuing to prune.
     Groups that were never pruned are absent.
     """
 
     groups: dict[str, GroupPlan] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
     round_to: int = 1
+    attention: str = "head_dims"
 
     def kept(self, name: str) -> list[int] | None:
         """Original unit numbers kept in group ``name``, or None if the plan never pruned it."""
@@ -47,6 +48,7 @@ class PruningPlan:
             "version": PLAN_VERSION,
             "round_to": self.round_to,
             "exclude": list(self.exclude),
+            "attention": self.attention,
             "groups": {n: {"original": g.original, "kept": list(g.kept)} for n, g in self.groups.items()},
         }
 
@@ -62,6 +64,9 @@ class PruningPlan:
                 if len(set(kept)) != len(kept) or (kept and (kept[0] < 0 or kept[-1] >= original)):
                     raise StructureError(f"pruning plan: group {name!r} keeps invalid channels")
                 groups[str(name)] = GroupPlan(original, kept)
-            return cls(groups, tuple(str(x) for x in d.get("exclude", ())), int(d.get("round_to", 1)))
+            attention = str(d.get("attention", "head_dims"))
+            if attention not in ("head_dims", "heads", "none"):
+                raise StructureError(f"pruning plan: unknown attention setting {attention!r}")
+            return cls(groups, tuple(str(x) for x in d.get("exclude", ())), int(d.get("round_to", 1)), attention)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise StructureError(f"malformed pruning plan: {type(err).__name__}: {err}") from None

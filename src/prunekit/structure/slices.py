@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-import torch_pruning as tp
 from torch import nn
 
 from prunekit.structure.datatypes import ChannelSlice
-from prunekit.structure.units import Item
+from prunekit.structure.tp_backend import Graph, Item, is_depthwise
 
 Position = tuple[str, int, int, str]  # (parameter name, dim, index, role)
 
@@ -17,7 +16,7 @@ Position = tuple[str, int, int, str]  # (parameter name, dim, index, role)
 def positions(module: nn.Module, side: str, pos: int) -> list[Position]:
     """Parameter positions that channel ``pos`` of ``module`` (on ``side``) occupies."""
     if isinstance(module, nn.modules.conv._ConvNd):
-        if tp.ops.module2type(module) == tp.ops.OPTYPE.DEPTHWISE_CONV:
+        if is_depthwise(module):
             return [("weight", 0, pos, "out"), ("bias", 0, pos, "out")]
         if not module.transposed:
             if side == "out":
@@ -59,26 +58,25 @@ def _param(owner: nn.Module, dotted: str) -> nn.Parameter | None:
 
 
 def channel_slices(
-    dg: tp.DependencyGraph,
+    dg: Graph,
     walks: list[tuple[int, list[Item]]],
     unit_of: Callable[[int, int], int | None],
 ) -> list[ChannelSlice]:
-    """Slices for the items of TP walks ``(part, items)``; ``unit_of(part, root position)``."""
+    """Slices for the items of graph walks ``(part, items)``; ``unit_of(part, root position)``."""
     buckets: dict[tuple, dict[int, list[int]]] = {}
     params: dict[tuple, nn.Parameter] = {}
     for part, items in walks:
         for node, side, idxs, roots in items:
-            target = node.module
+            target = dg.target(node)
+            name = dg.name(target)
             if isinstance(target, nn.Parameter):
-                name = dg._param_to_name.get(target)
                 if name is None:
                     continue
-                dim = node.pruning_dim % target.dim()
+                dim = dg.param_dim(node)
                 short = name.rsplit(".", 1)[-1]
                 entries = [(name, "Parameter", target, [(short, dim, i, "out") for i in idxs])]
             else:
-                name = dg._module2name.get(target)
-                if not name or type(target).__module__.startswith("torch_pruning"):
+                if not name:
                     continue
                 entries = [(name, type(target).__name__, target, None)]
             for layer, ltype, owner, fixed in entries:

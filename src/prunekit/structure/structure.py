@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import copy
-from math import gcd
 from typing import Any, Iterable, Sequence
 
 import torch
-import torch_pruning as tp
 from torch import nn
 
 from prunekit.structure.fallbacks import Checked, check
-from prunekit.structure.graph import seed_deepcopy, trace
+from prunekit.structure import attention as _attention
+from prunekit.structure import counts
+from prunekit.structure.graph import trace
 from prunekit.structure.plan import GroupPlan, PruningPlan
+from prunekit.structure.sizes import fixers_for
 from prunekit.structure.slices import channel_slices
 from prunekit.structure.datatypes import ChannelGroup, ChannelSlice, Member, StructureError
+from prunekit.structure.tp_backend import Graph
 from prunekit.structure.units import GroupState, Part, build, walk
 from prunekit.structure.validate import validate as check_on_copy
+from prunekit.structure.zeroing import zero_channels  # noqa: F401 (public here too)
 
 
 class ModelStructure:
@@ -26,11 +29,15 @@ class ModelStructure:
     which is much cheaper than analysing a copy again.
     """
 
-    def __init__(self, model: nn.Module, dg: tp.DependencyGraph, checked: Checked, parts: list[Part],
-                 states: list[GroupState], round_to: int, exclude: tuple[str, ...]) -> None:
+    def __init__(self, model: nn.Module, dg: Graph, checked: Checked, parts: list[Part],
+                 states: list[GroupState], round_to: int, exclude: tuple[str, ...],
+                 attention: str = _attention.DEFAULT_MODE) -> None:
         self.model = model
         self.round_to = round_to
         self.exclude = exclude
+        self.attention = attention
+        self._sites = checked.sites
+        self._fixers = fixers_for(model)
         self.warnings: list[str] = []
         self._dg, self._checked, self._parts = dg, checked, parts
         self._states = {st.name: st for st in states if st.units}
@@ -67,7 +74,7 @@ class ModelStructure:
         return st
 
     def _step(self, st: GroupState) -> int:
-        return self.round_to // gcd(self.round_to, st.multiplicity)
+        return counts.unit_step(self.round_to, st.multiplicity)
 
     def _group(self, name: str) -> ChannelGroup:
         st = self._states[name]
@@ -81,17 +88,22 @@ class ModelStructure:
         of the step (a group whose width is not a multiple drops to one at its first prune).
         """
         st = self._state(name)
-        step = self._step(st)
-        return max(0, len(st.units) - step)
+        return counts.most_removable(len(st.units), self._step(st))
+
+    def removals(self, name: str) -> list[int]:
+        """Every count of channels :meth:`prune` accepts for group ``name`` now, ascending, from 0."""
+        st = self._state(name)
+        return counts.legal_removals(len(st.units), self._step(st))
 
     def round_removal(self, name: str, wanted: int) -> int:
         """The smallest count >= ``wanted`` that :meth:`prune` accepts (capped at :meth:`removable`)."""
         st = self._state(name)
-        if wanted <= 0:
-            return 0
-        step, cur = self._step(st), len(st.units)
-        target = max(step, (cur - wanted) // step * step)
-        return max(0, cur - target) if target < cur else 0
+        return counts.round_up(len(st.units), self._step(st), wanted)
+
+    def allowed_removal(self, name: str, wanted: int) -> int:
+        """The largest count <= ``wanted`` that :meth:`prune` accepts (0 if none)."""
+        st = self._state(name)
+        return counts.round_down(len(st.units), self._step(st), wanted)
 
     def slices(self, name: str) -> list[ChannelSlice]:
         """Where the group's channels sit in every parameter it touches (see ChannelSlice)."""
@@ -119,7 +131,7 @@ class ModelStructure:
             for n in self._names
             if len(self._orig[n]) < self._original[n]
         }
-        return PruningPlan(groups, self.exclude, self.round_to)
+        return PruningPlan(groups, self.exclude, self.round_to, self.attention)
 
     # ------------------------------------------------------------------ pruning
     def prune(self, name: str, indices: Iterable[int]) -> None:
@@ -133,7 +145,7 @@ class ModelStructure:
         if not idx:
             return
         left, step = len(st.units) - len(idx), self._step(st)
-        if left < step or left % step:
+        if not counts.is_legal(len(st.units), step, len(idx)):
             raise StructureError(
                 f"group {name!r}: removing {len(idx)} of {len(st.units)} channels leaves {left}; it must "
                 f"keep a multiple of {step} channels and at least {step} (round_to={self.round_to}); "
@@ -164,17 +176,14 @@ class ModelStructure:
         for p, rs in by_part.items():
             part = self._parts[p]
             where = {r: k for k, r in enumerate(part.kept)}
-            group, _ = walk(self._dg, part, sorted(where[r] for r in rs))
-            for it in group.items:
-                key = (it.dep.target, it.dep.handler)
-                merged.setdefault(key, (it.dep, set()))[1].update(it.idxs)
+            steps, _ = walk(self._dg, part, sorted(where[r] for r in rs))
+            for dep, pos in steps:
+                merged.setdefault(self._dg.step_key(dep), (dep, set()))[1].update(pos)
         self._check_positions(merged)
-        pruning = tp.Group()
-        pruning._DG = self._dg
-        for dep, pos in merged.values():
-            pruning.add_dep(dep, sorted(pos))
+        _attention.before_prune(self.attention, [(self._dg.target(node), len(pos)) for (node, _), (_, pos) in merged.items()])
         with torch.no_grad():
-            pruning.prune(record_history=False)
+            self._dg.prune([(dep, sorted(pos)) for dep, pos in merged.values()])
+        self._refresh_sizes()
         for (node, _), (_, pos) in merged.items():
             state = self._checked.shuffles.get(node)
             if state is not None:
@@ -188,26 +197,22 @@ class ModelStructure:
         self._slice_cache.clear()
         self._group_cache = None
 
+    def _refresh_sizes(self) -> None:
+        """Rewrite the sizes layers keep as attributes (head counts, ViT's hidden_dim) from the weights."""
+        for site in self._sites:
+            site.refresh()
+        for module, fix in self._fixers:
+            fix(module)
+
     def _check_positions(self, merged: dict) -> None:
         """Refuse (before changing anything) positions beyond a layer's width: a mapping bug."""
-        for (node, handler), (_, pos) in merged.items():
-            target, top = node.module, max(pos, default=-1)
-            if isinstance(target, nn.Parameter):
-                width = target.shape[node.pruning_dim]
-            elif isinstance(target, tp.ops._ConcatOp):
-                width = sum(target.concat_sizes or [top + 1])
-            elif isinstance(target, tp.ops._SplitOp):
-                width = sum(target.split_sizes or [top + 1])
-            else:
-                pruner = self._dg.get_pruner_of_module(target)
-                if pruner is None:
-                    continue
-                pruner.pruning_dim = node.pruning_dim
-                out = self._dg.is_out_channel_pruning_fn(handler)
-                width = pruner.get_out_channels(target) if out else pruner.get_in_channels(target)
+        for (node, _), (dep, pos) in merged.items():
+            top = max(pos, default=-1)
+            width = self._dg.width(dep, top)
             if width is not None and top >= width:
+                name = self._dg.name(self._dg.target(node)) or type(self._dg.target(node)).__name__
                 raise StructureError(
-                    f"internal error: pruning would remove position {top} of {node.name}, which has "
+                    f"internal error: pruning would remove position {top} of {name}, which has "
                     f"{width}; the model was not changed"
                 )
 
@@ -235,7 +240,7 @@ class ModelStructure:
         self.warnings.append(f"group '{name}': all its channels are kept whole: {why}")
 
     def __deepcopy__(self, memo: dict) -> "ModelStructure":
-        seed_deepcopy(self._dg, memo)
+        self._dg.seed_deepcopy(memo)
         new = type(self).__new__(type(self))
         memo[id(self)] = new
         for k, v in self.__dict__.items():
@@ -252,6 +257,13 @@ class ModelStructure:
         return f"ModelStructure({len(self._names)} groups, {sum(len(s.units) for s in self._states.values())} channels)"
 
 
+def _attention_mode(mode: str, plan: PruningPlan | None) -> str:
+    _attention.check_mode(mode)
+    if plan is not None and plan.groups and plan.attention != mode:
+        raise StructureError(f"the plan was made with attention={plan.attention!r}; analyze with the same setting")
+    return mode
+
+
 def _check_exclude(model: nn.Module, exclude: Iterable[str]) -> tuple[str, ...]:
     names = dict(model.named_modules())
     out = tuple(str(e) for e in exclude)
@@ -264,7 +276,8 @@ def _check_exclude(model: nn.Module, exclude: Iterable[str]) -> tuple[str, ...]:
 
 
 def analyze(model: nn.Module, example_inputs: Any, *, exclude: Iterable[str] = (), round_to: int = 1,
-            plan: PruningPlan | None = None, validate: bool = True) -> ModelStructure:
+            plan: PruningPlan | None = None, validate: bool = True,
+            attention: str = _attention.DEFAULT_MODE) -> ModelStructure:
     """Find the prunable channel groups of ``model`` (works in place on it).
 
     ``example_inputs``: a tensor, a tuple of positional arguments or a dict of keyword arguments
@@ -275,7 +288,11 @@ def analyze(model: nn.Module, example_inputs: Any, *, exclude: Iterable[str] = (
     :attr:`ModelStructure.plan` keeps counting from the original.
     ``validate``: prune groups that pass through reshapes or splits by one step on a copy first
     (a model's code may hard-code sizes there); groups that break are kept whole, with a warning.
+    ``attention``: how attention layers are pruned: ``"head_dims"`` (one dimension in every head:
+    ``head_dim`` shrinks), ``"heads"`` (whole heads: ``num_heads`` shrinks) or ``"none"`` (their
+    widths are kept whole); see docs/structure.md for the layer classes prunekit knows.
     """
+    mode = _attention_mode(attention, plan)
     if not isinstance(round_to, int) or round_to < 1:
         raise StructureError(f"round_to must be a positive integer, got {round_to!r}")
     if not isinstance(model, nn.Module):
@@ -288,17 +305,18 @@ def analyze(model: nn.Module, example_inputs: Any, *, exclude: Iterable[str] = (
     try:
         for p in grads:
             p.requires_grad_(True)
-        tr = trace(model, example_inputs)
+        sites = _attention.find_sites(model, mode)
+        tr = trace(model, example_inputs, watch=tuple(site.module for site in sites))
     finally:
         for p, g in grads.items():
             p.requires_grad_(g)
         for m, t in modes.items():
             m.training = t
-    checked = check(tr)
+    checked = check(tr, sites, mode)
     dg = tr.dg
     for name in excluded:
         for m in model.get_submodule(name).modules():
-            node = dg.module2node.get(m)
+            node = dg.node(m)
             if node is not None:
                 checked.blocked[node] = ("all", "excluded")
     order = {n: i for i, (n, _) in enumerate(model.named_modules())}
@@ -307,13 +325,10 @@ def analyze(model: nn.Module, example_inputs: Any, *, exclude: Iterable[str] = (
     parts, states = build(dg, model, checked, order)
     for part in parts:
         part.items = []  # only needed while building; slices walk the graph again
-    for node in dg.module2node.values():  # free the autograd graph (and its saved activations)
-        node.grad_fn = None
-        if isinstance(node.module, tp.ops._SliceOp):
-            node.module.grad_fn = None
+    dg.free_autograd()
     del tr
     states.sort(key=lambda st: order.get(st.name, 0))
-    s = ModelStructure(model, dg, checked, parts, states, round_to, excluded)
+    s = ModelStructure(model, dg, checked, parts, states, round_to, excluded, mode)
     if validate:
         check_on_copy(s, example_inputs)
     if plan is not None:
@@ -326,7 +341,8 @@ def apply_plan(model: nn.Module, example_inputs: Any, plan: PruningPlan, *, roun
 
     Loading the pruned model's state_dict into the result then reproduces it exactly.
     """
-    s = analyze(model, example_inputs, exclude=plan.exclude, round_to=round_to or plan.round_to, validate=False)
+    s = analyze(model, example_inputs, exclude=plan.exclude, round_to=round_to or plan.round_to, validate=False,
+                attention=plan.attention)
     for name, gp in plan.groups.items():
         st = s._states.get(name)
         if st is None:
@@ -359,26 +375,3 @@ def pruned_copy(structure: ModelStructure, removed: dict[str, int]) -> ModelStru
         if k:
             copied.prune(name, list(range(k)))
     return copied
-
-
-def zero_channels(structure: ModelStructure, name: str, indices: Iterable[int]) -> None:
-    """Set these channels of a group to exactly zero at every producer, without removing them.
-
-    Zeroes the output-side slices (conv/linear rows and biases, norm weights and biases, BatchNorm
-    running means, bare parameters).  For an ``exact`` group the model then computes the same as
-    after ``prune(name, indices)``: a check that the group's index mappings are right.
-    """
-    st = structure._state(name)
-    want = torch.tensor(structure._indices(st, indices), dtype=torch.long)
-    for sl in structure.slices(name):
-        if sl.role != "out":
-            continue
-        rows = torch.isin(sl.channels, want)
-        if not rows.any():
-            continue
-        pos = sl.index[rows].flatten()
-        sl.param.data.index_fill_(sl.dim, pos, 0.0)
-        if sl.layer_type.startswith("BatchNorm") and sl.param_name == "weight":
-            bn = structure.model.get_submodule(sl.layer)
-            if getattr(bn, "running_mean", None) is not None:
-                bn.running_mean.index_fill_(0, pos, 0.0)

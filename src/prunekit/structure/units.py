@@ -1,29 +1,27 @@
-"""From Torch-Pruning groups to prunekit groups of removable units.
+"""From graph walks to prunekit groups of removable units.
 
-TP gives one group per root layer: every (layer, side, position) that a root channel reaches.  A
+The dependency graph gives one walk per root layer: every (layer, side, position) that a root
+channel reaches.  A
 prunekit *unit* is a set of such root channels that must be removed together: channels that meet
 at the same position of some layer, or that a constraint ties (the same position in every
 group of a grouped convolution, every head of an attention layer, every piece of a chunk, every
-block of a channel shuffle).  TP groups that share a unit form one prunekit group.  A unit that
+block of a channel shuffle).  Walks that share a unit form one prunekit group.  A unit that
 touches a blocked node, an excluded layer or a model output is kept whole.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
-import torch_pruning as tp
 from torch import nn
 
 from prunekit.structure.fallbacks import Checked
-
-Item = tuple[Any, str, list[int], list[int]]  # (TP node, side, positions, root channels)
-
+from prunekit.structure.tp_backend import Graph, Item
 
 @dataclass
 class Part:
-    """One TP group: its root layer, the root's pruning function and its surviving channels."""
+    """One walk: its root layer, the root's pruning function and its surviving channels."""
 
     root: nn.Module
     name: str
@@ -34,7 +32,7 @@ class Part:
 
 @dataclass
 class GroupState:
-    """A prunekit group: TP parts and units (tuples of (part, original root channel))."""
+    """A prunekit group: parts (walks) and units (tuples of (part, original root channel))."""
 
     name: str
     parts: list[int]
@@ -63,42 +61,33 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def side_of(dg: tp.DependencyGraph, handler: Callable) -> str:
-    """'out' for a pruning function of output channels (or of both), else 'in'."""
-    return "out" if dg.is_out_channel_pruning_fn(handler) else "in"
+def walk(dg: Graph, part: Part, positions: list[int]) -> tuple[list, list[Item]]:
+    """The pruning steps for these root positions, and their items (node, side, positions, root positions)."""
+    return dg.walk(part.root, part.fn, positions)
 
 
-def walk(dg: tp.DependencyGraph, part: Part, positions: list[int]) -> tuple[Any, list[Item]]:
-    """TP's group for these root positions, and its items as (node, side, positions, root positions)."""
-    group = dg.get_pruning_group(part.root, part.fn, positions)
-    items = [(it.dep.target, side_of(dg, it.dep.handler), list(it.idxs), list(it.root_idxs))
-             for it in group.items]
-    return group, items
-
-
-def root_modules(dg: tp.DependencyGraph, model: nn.Module) -> list[tuple[str, nn.Module]]:
+def root_modules(dg: Graph, model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Candidate roots in definition order: convolutions, linear layers and embeddings in the graph."""
     return [(n, m) for n, m in model.named_modules()
-            if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear, nn.Embedding)) and m in dg.module2node]
+            if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear, nn.Embedding)) and dg.node(m) is not None]
 
 
-def build(dg: tp.DependencyGraph, model: nn.Module, checked: Checked, order: dict) -> tuple[list[Part], list[GroupState]]:
-    """Enumerate TP groups, tie their channels into units and form prunekit groups."""
+def build(dg: Graph, model: nn.Module, checked: Checked, order: dict) -> tuple[list[Part], list[GroupState]]:
+    """Enumerate walks, tie their channels into units and form prunekit groups."""
     parts: list[Part] = []
     visited: set = set()
     for name, m in root_modules(dg, model):
         if m in visited:
             continue
-        blocked = checked.blocked.get(dg.module2node[m])
+        blocked = checked.blocked.get(dg.node(m))
         if blocked is not None and blocked[0] in ("all", "out") and blocked[1] == "model output":
             continue
-        pruner = dg.get_pruner_of_module(m)
-        width = pruner.get_out_channels(m)
-        part = Part(m, name, pruner.prune_out_channels, list(range(width)))
+        width = dg.out_channels(m)
+        part = Part(m, name, dg.out_fn(m), list(range(width)))
         _, part.items = walk(dg, part, list(range(width)))
         for node, side, _, _ in part.items:
-            if side == "out" and isinstance(node.module, nn.Module):
-                visited.add(node.module)
+            if side == "out" and isinstance(dg.target(node), nn.Module):
+                visited.add(dg.target(node))
         parts.append(part)
 
     offset = [0]
@@ -191,9 +180,9 @@ def _blocked_reason(checked: Checked, node, side: str) -> str | None:
     return None
 
 
-def _node_name(dg: tp.DependencyGraph, node) -> str:
-    name = dg._module2name.get(node.module)
-    return f"'{name}'" if name else str(node.module)
+def _node_name(dg: Graph, node) -> str:
+    name = dg.name(dg.target(node))
+    return f"'{name}'" if name else str(dg.target(node))
 
 
 NON_EXACT = (nn.LayerNorm, nn.GroupNorm, nn.MultiheadAttention)
@@ -208,14 +197,13 @@ def _members(dg, parts, pids, offset, live, units, order) -> tuple[list[tuple[st
         for node, side, idxs, roots in parts[p].items:
             if not any(offset[p] + r in live for r in roots):
                 continue
-            target = node.module
+            target = dg.target(node)
+            name = dg.name(target)
             if isinstance(target, nn.Parameter):
-                name = dg._param_to_name.get(target)
                 if name:
                     found.setdefault((name, "out"), order.get(name, 10**9))
                 continue
-            name = dg._module2name.get(target)
-            if not name or type(target).__module__.startswith("torch_pruning"):
+            if not name:
                 continue
             found.setdefault((name, side), order.get(name, 10**9))
             if isinstance(target, NON_EXACT):

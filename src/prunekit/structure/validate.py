@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from prunekit.structure.graph import tensors_in, call_model
+from prunekit.structure.graph import call_model, tensors_in
+from prunekit.structure.zeroing import zero_channels
 
 
 def _outputs(model: torch.nn.Module, example_inputs: Any) -> list[torch.Tensor]:
@@ -22,8 +23,6 @@ def _outputs(model: torch.nn.Module, example_inputs: Any) -> list[torch.Tensor]:
 
 def _trial(s, example_inputs: Any, names: list[str], compare: bool) -> str | None:
     """None if pruning one step of every group in ``names`` on a copy behaves, else what went wrong."""
-    from prunekit.structure.structure import zero_channels
-
     c = copy.deepcopy(s)
     c.model.eval()
     with torch.no_grad():

@@ -3,59 +3,68 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from prunekit.errors import PrunekitError
+from prunekit.settings import Settings, setting
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULERS = ("cosine", "step", "none")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Settings):
     """How to train: a plain, reproducible recipe (same seed, same result on CPU)."""
 
-    epochs: float = 10
-    lr: float = 0.05
-    batch_size: int = 64
-    optimizer: str = "momentum"
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    scheduler: str = "cosine"
-    device: str = "cpu"
-    seed: int = 0
-    sparsity: float = 0.0
-    """L1 penalty on BatchNorm scales (network slimming, Liu et al. 2017); 0 turns it off."""
-    distill_alpha: float = 0.5
-    """Weight of the distillation loss when a teacher is given (the rest is cross-entropy)."""
-    distill_temperature: float = 4.0
-    channels_last: bool = True
-    """Train convolutions in channels-last memory layout (1.2-1.8x faster on CPU); a model whose
-    forward cannot take such inputs (e.g. ``x.view`` on a feature map) falls back to the default."""
+    epochs: float = setting(10, "training epochs (fractions allowed)")
+    lr: float = setting(0.05, "learning rate")
+    batch_size: int = setting(64, "batch size")
+    optimizer: str = setting("momentum", "sgd, momentum (Nesterov) or adam", choices=OPTIMIZERS)
+    momentum: float = setting(0.9, "momentum of the momentum optimizer")
+    weight_decay: float = setting(5e-4, "weight decay (not on biases and normalisation scales)")
+    scheduler: str = setting("cosine", "learning-rate schedule: cosine to 0, step (x0.1 at 50 % and 75 %) or none",
+                             choices=SCHEDULERS)
+    device: str = setting("cpu", "cpu, cuda or cuda:N")
+    seed: int = setting(0, "random seed (initialisation, data order, augmentation)")
+    sparsity: float = setting(0.0, "L1 penalty on BatchNorm scales, for network slimming (Liu et al. 2017); 0: off")
+    distill_alpha: float = setting(0.5, "weight of the distillation loss when a teacher is given (the rest is "
+                                        "cross-entropy)")
+    distill_temperature: float = setting(4.0, "softmax temperature of distillation")
+    channels_last: bool = setting(True, "train convolutions in channels-last layout (1.2-1.8x faster on CPU; "
+                                        "models whose forward cannot take it fall back)")
+    topk: int = setting(1, "also report top-k accuracy, e.g. 5, in every epoch's log, the console line and the "
+                           "metrics (1: top-1 only)")
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise PrunekitError(f"unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
-        if self.scheduler not in SCHEDULERS:
-            raise PrunekitError(f"unknown scheduler {self.scheduler!r}; valid: {', '.join(SCHEDULERS)}")
-        if self.epochs < 0 or self.lr <= 0 or self.batch_size < 1:
-            raise PrunekitError("epochs must be >= 0, lr > 0 and batch size >= 1")
-        if self.sparsity < 0:
-            raise PrunekitError("sparsity must be >= 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
+        super().__post_init__()
+        if self.epochs <= 0 or self.lr <= 0 or self.batch_size < 1:
+            raise PrunekitError(f"--epochs and --lr must be > 0 and --batch-size >= 1 (got epochs {self.epochs:g}, "
+                                f"lr {self.lr:g}, batch size {self.batch_size})")
+        if self.sparsity < 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
+            raise PrunekitError("--sparsity and --weight-decay must be >= 0 and momentum in [0, 1)")
+        if not 0 <= self.distill_alpha <= 1 or self.distill_temperature <= 0:
+            raise PrunekitError("distill_alpha must be in [0, 1] and distill_temperature > 0")
+        if self.topk < 1:
+            raise PrunekitError(f"--topk must be a whole number >= 1, got {self.topk}")
+        check_device(self.device)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        """Build from a dict, ignoring keys that are not fields."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names and v is not None})
+    def recorded(cls, d: dict[str, Any]) -> "TrainConfig":
+        """The recipe a checkpoint recorded (keys written by other prunekit versions are ignored)."""
+        return cls.from_dict(d, source="recorded training settings", ignore_unknown=True)
+
+
+def check_device(device: str) -> None:
+    """Refuse a device torch cannot use here, in one line."""
+    kind = device.split(":", 1)[0]
+    if kind not in ("cpu", "cuda", "mps"):
+        raise PrunekitError(f"--device {device!r} is not cpu, cuda or cuda:N")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise PrunekitError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:

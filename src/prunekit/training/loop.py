@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 import math
 import sys
 import time
@@ -40,22 +41,41 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | 
     return (1 - cfg.distill_alpha) * ce + cfg.distill_alpha * kd
 
 
+def topk_key(k: int) -> str:
+    """The name of top-k accuracy in results: ``top5_accuracy`` (prefixed ``train_``/``val_``/``test_`` in records)."""
+    return f"top{k}_accuracy"
+
+
+def topk_correct(out: torch.Tensor, y: torch.Tensor, k: int) -> int:
+    """How many samples have their label among the ``k`` highest outputs (all of them when k >= classes)."""
+    k = min(k, out.shape[1])
+    return int((out.topk(k, dim=1).indices == y[:, None]).any(1).sum())
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, *, batch_size: int = 512, device: str = "cpu") -> dict[str, float]:
-    """Accuracy (0-1) and mean cross-entropy of ``model`` on ``split``."""
+def evaluate(model: nn.Module, split: Split, *, batch_size: int = 512, device: str = "cpu",
+             topk: int = 1) -> dict[str, float]:
+    """Accuracy (0-1) and mean cross-entropy of ``model`` on ``split``; with ``topk`` > 1 also top-k
+    accuracy under :func:`topk_key` (e.g. ``top5_accuracy``)."""
+    names = ["accuracy", "loss"] + ([topk_key(topk)] if topk > 1 else [])
     if len(split) == 0:
-        return {"accuracy": float("nan"), "loss": float("nan")}
+        return {name: float("nan") for name in names}
     was_training = model.training
     model.eval()
-    correct, loss, seen = 0, 0.0, 0
+    correct, correct_k, loss, seen = 0, 0, 0.0, 0
     for x, y in batches(split, batch_size):
         x, y = x.to(device), y.to(device)
         out = model(x)
         loss += F.cross_entropy(out, y, reduction="sum").item()
         correct += (out.argmax(1) == y).sum().item()
+        if topk > 1:
+            correct_k += topk_correct(out, y, topk)
         seen += len(y)
     model.train(was_training)
-    return {"accuracy": correct / seen, "loss": loss / seen}
+    result = {"accuracy": correct / seen, "loss": loss / seen}
+    if topk > 1:
+        result[topk_key(topk)] = correct_k / seen
+    return result
 
 
 def _memory_format(model: nn.Module, example: torch.Tensor, cfg: TrainConfig) -> torch.memory_format:
@@ -76,21 +96,102 @@ def _memory_format(model: nn.Module, example: torch.Tensor, cfg: TrainConfig) ->
 
 
 class _Epoch:
-    """Running figures of one epoch: loss, accuracy, samples per second."""
+    """Running figures of one epoch: loss, accuracy (and top-k accuracy when k > 1), samples per second."""
 
-    def __init__(self) -> None:
+    def __init__(self, topk: int = 1) -> None:
         self.t0, self.seen, self.correct, self.loss_sum = time.perf_counter(), 0, 0, 0.0
+        self.topk, self.correct_k = topk, 0
 
     def add(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
         self.seen += len(y)
         self.loss_sum += loss.item() * len(y)
-        self.correct += (out.argmax(1) == y).sum().item()
+        with torch.no_grad():
+            self.correct += (out.argmax(1) == y).sum().item()
+            if self.topk > 1:
+                self.correct_k += topk_correct(out, y, self.topk)
 
     def record(self, epoch: int, step: int, lr: float) -> dict:
         seconds = time.perf_counter() - self.t0
-        return {"epoch": epoch, "steps": step, "lr": lr, "train_loss": self.loss_sum / max(self.seen, 1),
-                "train_accuracy": self.correct / max(self.seen, 1), "seconds": seconds,
-                "samples_per_s": self.seen / max(seconds, 1e-9)}
+        record = {"epoch": epoch, "steps": step, "lr": lr, "train_loss": self.loss_sum / max(self.seen, 1),
+                  "train_accuracy": self.correct / max(self.seen, 1), "seconds": seconds,
+                  "samples_per_s": self.seen / max(seconds, 1e-9)}
+        if self.topk > 1:
+            record["train_" + topk_key(self.topk)] = self.correct_k / max(self.seen, 1)
+        return record
+
+
+@dataclass
+class _Run:
+    """One training run's moving parts: the optimizer and its base rates, the data order, the progress."""
+
+    model: nn.Module
+    cfg: TrainConfig
+    optimizer: torch.optim.Optimizer
+    base_lrs: list[float]
+    generator: torch.Generator
+    total: int
+    teacher: nn.Module | None
+    memory_format: torch.memory_format = torch.contiguous_format
+    step: int = 0
+    epoch: int = 0
+
+    def batch(self, x: torch.Tensor, y: torch.Tensor, figures: _Epoch) -> None:
+        """One optimisation step on (x, y)."""
+        factor = lr_factor(self.cfg, self.step, self.total)
+        for g, lr in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = lr * factor
+        device = self.cfg.device
+        x = x.to(device, memory_format=self.memory_format) if x.dim() == 4 else x.to(device)
+        y = y.to(device)
+        out = self.model(x)
+        with torch.no_grad():
+            t_out = self.teacher(x) if self.teacher is not None else None
+        loss = _loss(out, y, t_out, self.cfg)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.sparsity:
+            add_bn_sparsity_grad(self.model, self.cfg.sparsity)
+        self.optimizer.step()
+        self.step += 1
+        figures.add(loss, out, y)
+
+    def epoch_pass(self, split: Split, per_epoch: int, augment: str, bar: tqdm) -> dict:
+        """One epoch (or what is left of the run); its record."""
+        self.epoch += 1
+        self.model.train()
+        figures = _Epoch(self.cfg.topk)
+        for x, y in batches(split, self.cfg.batch_size, shuffle=True, generator=self.generator, augment=augment):
+            if self.step >= self.total:
+                break
+            self.batch(x, y, figures)
+            bar.set_postfix(loss=f"{figures.loss_sum / figures.seen:.3f}", acc=f"{figures.correct / figures.seen:.3f}",
+                            sps=f"{figures.seen / max(time.perf_counter() - figures.t0, 1e-9):.0f}", refresh=False)
+            bar.update(1)
+        return figures.record(self.epoch, self.step, self.base_lrs[0] * lr_factor(self.cfg, self.step - 1, self.total))
+
+
+def _start(model: nn.Module, split: Split, cfg: TrainConfig, steps: int | None, teacher: nn.Module | None,
+           state: Path | None) -> tuple[_Run, list[dict], dict]:
+    """The run set up (resumed from ``state`` when it holds one), its earlier records, and its identity."""
+    model.to(torch.device(cfg.device))
+    if teacher is not None:
+        teacher.to(torch.device(cfg.device)).eval()
+    per_epoch = max(1, math.ceil(len(split) / cfg.batch_size))
+    total = steps if steps is not None else int(round(cfg.epochs * per_epoch))
+    optimizer = make_optimizer(model, cfg)
+    run = _Run(model, cfg, optimizer, [g["lr"] for g in optimizer.param_groups], torch.Generator().manual_seed(cfg.seed),
+               total, teacher)
+    expect = {"config": cfg.to_dict(), "total_steps": total, "samples": len(split)}
+    history: list[dict] = []
+    resumed = load_train_state(state, model, optimizer, run.generator, expect) if state is not None else None
+    if resumed:
+        run.step, run.epoch, history = resumed["step"], resumed["epoch"], resumed["history"]
+    if total > run.step:
+        first = next(iter(batches(split, min(2, len(split)))))[0]
+        run.memory_format = _memory_format(model, first.to(cfg.device), cfg)
+        if teacher is not None:
+            teacher.to(memory_format=run.memory_format)
+    return run, history, expect
 
 
 def train(
@@ -112,76 +213,32 @@ def train(
 
     ``steps`` caps the number of batches (NetAdapt's short-term fine-tuning); otherwise
     ``cfg.epochs`` (may be fractional) sets it. Each epoch's record (loss, accuracy, validation
-    accuracy, samples/s) is appended to ``log_path`` as JSON lines. With ``state_dir`` the run's
-    state is saved there after every epoch, and a state found there (same settings) is resumed.
+    accuracy, top-k accuracies when ``cfg.topk`` > 1, samples/s) is written to ``log_path`` as JSON
+    lines. With ``state_dir`` the run's state is saved there after every epoch, and a state found
+    there (same settings) is resumed.
     """
-    device = torch.device(cfg.device)
-    model.to(device)
-    if teacher is not None:
-        teacher.to(device).eval()
-    per_epoch = max(1, math.ceil(len(train_split) / cfg.batch_size))
-    total = steps if steps is not None else int(round(cfg.epochs * per_epoch))
-    optimizer = make_optimizer(model, cfg)
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
-    gen = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict] = []
-    step, epoch = 0, 0
     state = Path(state_dir) if state_dir else None
-    expect = {"config": cfg.to_dict(), "total_steps": total, "samples": len(train_split)}
-    if state is not None:
-        resumed = load_train_state(state, model, optimizer, gen, expect)
-        if resumed:
-            step, epoch, history = resumed["step"], resumed["epoch"], resumed["history"]
-    if total > step:
-        first = next(iter(batches(train_split, min(2, len(train_split)))))[0]
-        fmt = _memory_format(model, first.to(device), cfg)
-        if teacher is not None:
-            teacher.to(memory_format=fmt)
+    run, history, expect = _start(model, train_split, cfg, steps, teacher, state)
+    per_epoch = max(1, math.ceil(len(train_split) / cfg.batch_size))
     log = open(log_path, "w") if log_path else None
     for record in history if log else ():  # a resumed run's earlier epochs
         log.write(json.dumps(record) + "\n")
     try:
-        while step < total:
-            epoch += 1
-            model.train()
-            figures = _Epoch()
-            n_batches = min(per_epoch, total - step)
-            bar = tqdm(total=n_batches, desc=f"{desc} epoch {epoch}", leave=False, disable=not progress or None,
-                       file=sys.stderr, dynamic_ncols=True)
-            for x, y in batches(train_split, cfg.batch_size, shuffle=True, generator=gen, augment=augment):
-                if step >= total:
-                    break
-                factor = lr_factor(cfg, step, total)
-                for g, lr in zip(optimizer.param_groups, base_lrs):
-                    g["lr"] = lr * factor
-                x, y = x.to(device, memory_format=fmt) if x.dim() == 4 else x.to(device), y.to(device)
-                out = model(x)
-                with torch.no_grad():
-                    t_out = teacher(x) if teacher is not None else None
-                loss = _loss(out, y, t_out, cfg)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.sparsity:
-                    add_bn_sparsity_grad(model, cfg.sparsity)
-                optimizer.step()
-                step += 1
-                figures.add(loss, out, y)
-                bar.set_postfix(loss=f"{figures.loss_sum / figures.seen:.3f}",
-                                acc=f"{figures.correct / figures.seen:.3f}",
-                                sps=f"{figures.seen / max(time.perf_counter() - figures.t0, 1e-9):.0f}", refresh=False)
-                bar.update(1)
+        while run.step < run.total:
+            bar = tqdm(total=min(per_epoch, run.total - run.step), desc=f"{desc} epoch {run.epoch + 1}", leave=False,
+                       disable=not progress or None, file=sys.stderr, dynamic_ncols=True)
+            record = run.epoch_pass(train_split, per_epoch, augment, bar)
             bar.close()
-            record = figures.record(epoch, step, base_lrs[0] * lr_factor(cfg, step - 1, total))
             if val_split is not None and len(val_split):
-                val = evaluate(model, val_split, device=cfg.device)
-                record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+                val = evaluate(model, val_split, device=cfg.device, topk=cfg.topk)
+                record.update({f"val_{key}": value for key, value in val.items()})
             history.append(record)
             if log:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
             if state is not None:
-                save_train_state(state, model, optimizer, gen, {**expect, "step": step, "epoch": epoch,
-                                                                 "history": history})
+                save_train_state(state, model, run.optimizer, run.generator,
+                                 {**expect, "step": run.step, "epoch": run.epoch, "history": history})
             if on_epoch:
                 on_epoch(record)
     finally:

@@ -1,30 +1,55 @@
-"""One NetAdapt candidate: shrink one group just enough to meet the target, fine-tune briefly, score.
+"""One NetAdapt candidate: shrink one group, then (as its job says) re-estimate BatchNorm statistics
+and/or fine-tune briefly, and score it.
 
 Candidates of an iteration are independent jobs: everything they share travels in one
-:class:`IterationInput` (put once per iteration), each job is a (group, channels to remove)
-pair, and the randomness of each is seeded from (seed, iteration, group) alone, so results do not
-depend on which process runs them or in what order.
+:class:`IterationInput` (put once per iteration), each job is a (group, channels to remove, steps)
+triple, and the randomness of each is seeded from (seed, iteration, group) alone, so results do
+not depend on which process runs them or in what order.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import time
 import traceback
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import torch
 from torch import nn
 
-from prunekit.algorithms.plans import carry_metadata
-from prunekit.algorithms.selection import allowed_removal, lowest
 from prunekit.algorithms.netadapt.config import NetAdaptConfig
+from prunekit.algorithms.plans import carry_metadata
+from prunekit.algorithms.selection import lowest
 from prunekit.criteria import score_group
 from prunekit.resources.metric import ResourceMetric
 from prunekit.structure import ModelStructure, analyze
 from prunekit.training import seed_everything
+
+CALIBRATE, FINETUNE = "calibrate", "finetune"
+
+
+@dataclass
+class Task:
+    """The user's side of NetAdapt: how to train, calibrate and score a network.
+
+    ``finetune(model, iters)`` trains in place for ``iters`` batches; ``evaluate(model)`` scores on
+    all the held-out data (higher is better: a float, or a mapping with ``accuracy`` and
+    optionally ``loss``); ``score(model)`` the same on a subset for candidates (default:
+    ``evaluate``); ``calibration_data(seed)`` yields training input batches for re-estimating
+    BatchNorm statistics (adaptive-BN scoring; None: not available).
+    """
+
+    finetune: Callable[[nn.Module, int], Any]
+    evaluate: Callable[[nn.Module], Any]
+    score: Optional[Callable[[nn.Module], Any]] = None
+    calibration_data: Optional[Callable[[int], Iterable[torch.Tensor]]] = None
+
+    def scorer(self) -> Callable[[nn.Module], Any]:
+        """The candidates' scoring function."""
+        return self.score or self.evaluate
 
 
 @dataclass
@@ -37,10 +62,11 @@ class IterationInput:
     target: float
     config: NetAdaptConfig
     metric: ResourceMetric
-    finetune: Callable[[nn.Module, int], Any]
-    evaluate: Callable[[nn.Module], float]
-    fault: Optional[Callable[["CandidateJob"], None]] = None
-    """Test hook: called at the start of a candidate (fault-injection tests make it fail)."""
+    task: Task
+    resource: float = 0.0
+    """The current network's resource (before this iteration)."""
+    score: float | None = None
+    """The current network's score on the candidates' scoring data (before this iteration)."""
     structure: Optional[ModelStructure] = None
     """The analysed network (set by :func:`plan_candidates`): candidates in this process copy it
     instead of analysing the network again; it does not travel to other processes."""
@@ -53,16 +79,17 @@ class IterationInput:
 
 @dataclass(frozen=True)
 class CandidateJob:
-    """Remove ``remove`` channels from ``group`` (the fewest that meet the iteration's target)."""
+    """Remove ``remove`` channels from ``group``, then run ``steps`` (calibrate, finetune) and score."""
 
     group: str
     remove: int
     predicted: float
+    steps: tuple[str, ...] = ()
 
 
 @dataclass
 class CandidateResult:
-    """Outcome of one candidate; ``model`` is the fine-tuned network (dropped once no longer needed)."""
+    """Outcome of one candidate; ``model`` is the network (dropped once no longer needed)."""
 
     group: str
     status: str
@@ -70,8 +97,11 @@ class CandidateResult:
     channels: int = 0
     resource: float | None = None
     accuracy: float | None = None
+    loss: float | None = None
+    steps: tuple[str, ...] = ()
     seconds: float = 0.0
     finetune_s: float = 0.0
+    calibrate_s: float = 0.0
     evaluate_s: float = 0.0
     error: str | None = None
     model: nn.Module | None = field(default=None, repr=False)
@@ -79,8 +109,11 @@ class CandidateResult:
     def record(self) -> dict[str, Any]:
         """The history entry (no model)."""
         out = {"group": self.group, "status": self.status, "removed": self.removed, "channels": self.channels,
-               "resource": self.resource, "accuracy": self.accuracy, "seconds": round(self.seconds, 3),
-               "finetune_s": round(self.finetune_s, 3), "evaluate_s": round(self.evaluate_s, 3)}
+               "resource": self.resource, "accuracy": self.accuracy, "steps": list(self.steps),
+               "seconds": round(self.seconds, 3), "finetune_s": round(self.finetune_s, 3),
+               "calibrate_s": round(self.calibrate_s, 3), "evaluate_s": round(self.evaluate_s, 3)}
+        if self.loss is not None:
+            out["loss"] = self.loss
         if self.error:
             out["error"] = self.error
         return out
@@ -91,11 +124,24 @@ def candidate_seed(seed: int, iteration: int, group: str) -> int:
     return (seed * 1_000_003 + iteration * 7_919 + zlib.crc32(group.encode())) % (2**31 - 1)
 
 
+def split_score(value: Any) -> tuple[float, float | None]:
+    """(accuracy, loss or None) from what a scoring function returned (a number or a mapping)."""
+    if isinstance(value, dict):
+        loss = value.get("loss")
+        return float(value["accuracy"]), None if loss is None else float(loss)
+    return float(value), None
+
+
+def analyze_copy(model: nn.Module, example_inputs: torch.Tensor, cfg: NetAdaptConfig) -> ModelStructure:
+    """The prunable groups of a copy of ``model`` under the run's settings (step, exclusions, attention)."""
+    return analyze(copy.deepcopy(model), example_inputs, exclude=cfg.exclude, round_to=cfg.min_channels_step,
+                   attention=cfg.attention)
+
+
 def fewest_removal(structure: ModelStructure, group: str, cost: Callable[[dict[str, int]], float], target: float) -> int | None:
     """The fewest channels (a valid count for the group's step) whose removal brings the network to ``target``;
     None when even the most the group can lose is not enough."""
-    most = structure.removable(group)
-    counts = sorted({allowed_removal(structure, group, k) for k in range(1, most + 1)} - {0})
+    counts = structure.removals(group)[1:]
     if not counts or cost({group: counts[-1]}) > target:
         return None
     lo, hi = 0, len(counts) - 1
@@ -108,61 +154,108 @@ def fewest_removal(structure: ModelStructure, group: str, cost: Callable[[dict[s
     return counts[lo]
 
 
+def share_removal(structure: ModelStructure, group: str, share: float) -> int | None:
+    """``share`` of the group's current channels (at least one step), or None when it can lose none."""
+    if structure.removable(group) <= 0:
+        return None
+    g = structure.group(group)
+    wanted = max(int(round(share * g.channels)), max(1, g.round_to))
+    k = structure.round_removal(group, wanted)
+    return k or None
+
+
 def plan_candidates(shared: IterationInput) -> tuple[list[CandidateJob], list[CandidateResult]]:
-    """The jobs of an iteration (one per group that can meet the target) and the groups skipped."""
+    """The jobs of an iteration (one per group that can make its cut) and the groups skipped."""
     cfg = shared.config
-    structure = analyze(copy.deepcopy(shared.model), shared.example_inputs, exclude=cfg.exclude,
-                        round_to=cfg.min_channels_step)
+    structure = analyze_copy(shared.model, shared.example_inputs, cfg)
     cost = shared.metric.what_if(structure, shared.example_inputs)
     shared.structure = structure
     jobs, skipped = [], []
     for g in structure.groups:
-        k = fewest_removal(structure, g.name, cost, shared.target)
+        if cfg.step_mode == "share":
+            k = share_removal(structure, g.name, cfg.group_share)
+            why = "its width is already at the minimum"
+        else:
+            k = fewest_removal(structure, g.name, cost, shared.target)
+            why = "cannot meet the target by pruning this group alone"
         if k is None:
-            skipped.append(CandidateResult(g.name, "skipped", channels=g.channels,
-                                           error="cannot meet the target by pruning this group alone"))
+            skipped.append(CandidateResult(g.name, "skipped", channels=g.channels, error=why))
         else:
             jobs.append(CandidateJob(g.name, k, cost({g.name: k})))
     return jobs, skipped
 
 
+def build_candidate(shared: IterationInput, job: CandidateJob) -> tuple[nn.Module, ModelStructure]:
+    """The current network with ``job``'s channels removed (the lowest by the criterion)."""
+    cfg = shared.config
+    if shared.structure is not None:
+        structure = copy.deepcopy(shared.structure)
+    else:
+        structure = analyze_copy(shared.model, shared.example_inputs, cfg)
+    scores = score_group(structure, job.group, cfg.criterion, seed=cfg.seed)
+    if scores is None:  # the criterion cannot rank this group: remove its first channels
+        scores = torch.zeros(structure.group(job.group).channels)
+    structure.prune(job.group, lowest(scores, job.remove))
+    return carry_metadata(shared.model, structure.model, structure, shared.example_inputs), structure
+
+
+def has_batchnorm(model: nn.Module) -> bool:
+    """Whether ``model`` has BatchNorm layers whose statistics adaptive-BN scoring can re-estimate."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats for m in model.modules())
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor], count: int) -> None:
+    """Re-estimate every BatchNorm layer's running statistics from ``count`` batches (forward passes only;
+    weights untouched): adaptive BatchNorm (Li et al., EagleEye, ECCV 2020)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches seen
+    was_training = model.training
+    model.train()
+    try:
+        for x in itertools.islice(batches, count):
+            model(x)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.train(was_training)
+
+
+def adapt(shared: IterationInput, model: nn.Module, steps: tuple[str, ...], group: str) -> tuple[float, float]:
+    """Run a candidate's steps on ``model`` in place; returns (calibration, fine-tuning) seconds."""
+    cfg, task = shared.config, shared.task
+    calibrate_s = finetune_s = 0.0
+    if CALIBRATE in steps and task.calibration_data is not None:
+        t0 = time.perf_counter()
+        # every candidate of an iteration sees the same batches: a fair comparison
+        recalibrate_batchnorm(model, task.calibration_data(candidate_seed(cfg.seed, shared.iteration, "")),
+                              cfg.bn_batches)
+        calibrate_s = time.perf_counter() - t0
+    if FINETUNE in steps and cfg.short_term_iters:
+        t0 = time.perf_counter()
+        seed_everything(candidate_seed(cfg.seed, shared.iteration, group))
+        task.finetune(model, cfg.short_term_iters)
+        finetune_s = time.perf_counter() - t0
+    model.eval()
+    return calibrate_s, finetune_s
+
+
 def run_candidate(shared: IterationInput, job: CandidateJob) -> CandidateResult:
-    """Build, fine-tune and score one candidate (errors come back as a failed result)."""
+    """Build, adapt (calibrate / fine-tune) and score one candidate (errors come back as a failed result)."""
     t0 = time.perf_counter()
     try:
-        if shared.fault is not None:
-            shared.fault(job)
-        cfg = shared.config
-        if shared.structure is not None:
-            structure = copy.deepcopy(shared.structure)
-            model = structure.model
-        else:
-            model = copy.deepcopy(shared.model)
-            structure = analyze(model, shared.example_inputs, exclude=cfg.exclude, round_to=cfg.min_channels_step)
-        scores = score_group(structure, job.group, cfg.criterion, seed=cfg.seed)
-        if scores is None:  # the criterion cannot rank this group: remove its first channels
-            scores = torch.zeros(structure.group(job.group).channels)
-        structure.prune(job.group, lowest(scores, job.remove))
-        model = carry_metadata(shared.model, model, structure, shared.example_inputs)
+        model, structure = build_candidate(shared, job)
         resource = shared.metric.of_model(model, shared.example_inputs)
-        seed_everything(candidate_seed(cfg.seed, shared.iteration, job.group))
-        t_train = time.perf_counter()
-        if cfg.short_term_iters:
-            shared.finetune(model, cfg.short_term_iters)
-        model.eval()
+        calibrate_s, finetune_s = adapt(shared, model, job.steps, job.group)
         t_eval = time.perf_counter()
-        accuracy = float(shared.evaluate(model))
+        accuracy, loss = split_score(shared.task.scorer()(model))
         t_end = time.perf_counter()
         return CandidateResult(job.group, "ok", job.remove, structure.group(job.group).channels, resource, accuracy,
-                               t_end - t0, finetune_s=t_eval - t_train, evaluate_s=t_end - t_eval, model=model.cpu())
+                               loss, job.steps, t_end - t0, finetune_s=finetune_s, calibrate_s=calibrate_s,
+                               evaluate_s=t_end - t_eval, model=model.cpu())
     except Exception as err:  # a failed candidate is recorded; the iteration goes on with the others
-        return CandidateResult(job.group, "failed", job.remove, seconds=time.perf_counter() - t0,
+        return CandidateResult(job.group, "failed", job.remove, steps=job.steps, seconds=time.perf_counter() - t0,
                                error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}")
-
-
-def best_of(results: list[CandidateResult]) -> CandidateResult | None:
-    """The highest-scoring successful candidate; ties go to the lower resource, then the group name."""
-    ok = [r for r in results if r.status == "ok"]
-    if not ok:
-        return None
-    return min(ok, key=lambda r: (-r.accuracy, r.resource, r.group))

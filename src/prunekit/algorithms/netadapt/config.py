@@ -1,113 +1,153 @@
-"""NetAdapt's settings, their validation, and TinyNeuralNetwork's names for them."""
+"""NetAdapt's settings (defined once: the CLI, YAML files and the Python API derive from these fields),
+their validation, and the schedule of per-iteration targets."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 from prunekit.errors import PrunekitError
+from prunekit.latency.config import LatencyConfig
+from prunekit.settings import Settings, setting
 
-RESOURCES = ("macs", "flops", "params", "latency")
+STEP_MODES = ("resource", "share")
+ATTENTION_MODES = ("head_dims", "heads", "none")
+REDUCTION_OF = ("original", "current")
 
-TINYNN_ALIASES = {
-    "budget_type": "resource",
-    "budget_reduce_rate_init": "init_reduction_ratio",
-    "budget_reduce_rate_decay": "reduction_decay",
-    "netadapt_lr": "finetune_lr",
-    "netadapt_max_iter": "short_term_iters",
-    "netadapt_max_rounds": "max_iters",
-    "netadapt_min_feature_size": "min_channels_step",
-}
-"""TinyNeuralNetwork's NetAdapt config keys -> prunekit's."""
 
-LATENCY_OPTIONS = {"platform": "platform", "latency_mode": "mode", "lut": "lut", "threads": "threads",
-                   "force_lut": "force_lut", "latency_batch": "batch_size", "measure_command": "measure_command",
-                   "latency_clock": "clock"}
-"""Options of a latency budget (kept in ``extra``) -> LatencyMetric's argument names."""
+def _criteria() -> list[str]:
+    from prunekit.criteria import list_criteria
+
+    return list_criteria()
+
+
+def _resources() -> list[str]:
+    from prunekit.resources import list_resources
+
+    return list_resources()
+
+
+def _scoring_modes() -> list[str]:
+    from prunekit.algorithms.netadapt.modes import list_scoring_modes
+
+    return list_scoring_modes()
+
+
+def _selection_rules() -> list[str]:
+    from prunekit.algorithms.netadapt.ranking import list_selection_rules
+
+    return list_selection_rules()
 
 
 @dataclass
-class NetAdaptConfig:
+class NetAdaptConfig(Settings):
     """Everything that defines a NetAdapt run (saved in the working folder for ``--resume``).
 
-    Iteration i lowers the target by ``init_reduction * reduction_decay ** (i - 1)`` (the first
-    reduction defaults to ``init_reduction_ratio`` of the original resource); each candidate
-    removes channels in multiples of ``min_channels_step`` from one group, is fine-tuned for
-    ``short_term_iters`` batches at ``finetune_lr`` and scored on held-out data.
-
-    With ``resource="latency"`` the budget is in milliseconds; the options ``platform``,
-    ``latency_mode`` (lut or measure), ``lut`` (table path), ``latency_batch``, ``threads`` and
-    ``force_lut`` are accepted here and kept in ``extra``.
+    Iteration i lowers the resource target by ``init_reduction_ratio * reduction_decay ** (i - 1)`` of
+    the original resource (``reduction_of="original"``, the paper's schedule) or of the current one
+    (``"current"``). Each candidate removes channels from one group: the fewest (in multiples of
+    ``min_channels_step``) that meet the target (``step_mode="resource"``), or ``group_share`` of the
+    group (``"share"``). Candidates are scored (``scoring``) on held-out data, the best by
+    ``selection`` is kept and fine-tuned for ``short_term_iters`` batches, and the loop repeats
+    until the budget is met.
     """
 
-    budget: float | None = None
-    budget_ratio: float | None = None
-    resource: str = "macs"
-    init_reduction: float | None = None
-    init_reduction_ratio: float = 0.025
-    reduction_decay: float = 0.96
-    min_channels_step: int = 8
-    criterion: str = "l2"
-    exclude: list[str] = field(default_factory=list)
-    short_term_iters: int = 100
-    finetune_lr: float = 0.01
-    max_iters: int = 1000
-    save_interval: int = 0
-    """Save every candidate of every ``save_interval``-th iteration (0: only the chosen ones)."""
-    seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Settings of the resource measurement (e.g. latency platform), recorded for resume."""
+    budget: float | None = setting(None, "absolute budget in resource units (MACs, FLOPs, parameters, ms)")
+    budget_ratio: float | None = setting(None, "budget as a share of the model's resource, e.g. 0.5")
+    resource: str = setting("macs", "resource to budget", choices=_resources, aliases=("budget_type",))
+    init_reduction: float | None = setting(None, "first iteration's resource reduction, absolute "
+                                                 "(overrides --init-reduction-ratio)")
+    init_reduction_ratio: float = setting(0.025, "first iteration's reduction as a share of the resource",
+                                          aliases=("budget_reduce_rate_init",))
+    reduction_decay: float = setting(0.96, "each iteration's reduction is the previous one times this",
+                                     aliases=("budget_reduce_rate_decay",))
+    reduction_of: str = setting("original", "the reductions are shares of the original resource (the paper) or "
+                                            "of the current one", choices=REDUCTION_OF)
+    min_channels_step: int = setting(8, "channels are removed in multiples of this",
+                                     aliases=("netadapt_min_feature_size",))
+    step_mode: str = setting("resource", "a candidate removes the fewest channels that meet the iteration's "
+                                         "target (resource) or --group-share of its group (share)",
+                             choices=STEP_MODES)
+    group_share: float = setting(0.1, "share of a group's channels one candidate removes (--step-mode share)",
+                                 aliases=("delta_crop",))
+    criterion: str = setting("l2", "which channels a candidate removes", choices=_criteria, aliases=("metrics",))
+    exclude: list[str] = setting(factory=list, help="layer names to keep whole", metavar="LAYER")
+    attention: str = setting("head_dims", "attention layers: prune one dimension in every head (head_dims), whole "
+                                          "heads (heads), or neither (none)", choices=ATTENTION_MODES)
+    scoring: str = setting("finetune", "how candidates are scored", choices=_scoring_modes)
+    score_samples: int | None = setting(None, "score candidates on a seeded subset of this many hold-out "
+                                              "samples (the kept network is scored on all of them)")
+    bn_batches: int = setting(20, "training batches that re-estimate BatchNorm statistics (adaptive-bn, halving)")
+    halving_keep: int = setting(3, "halving: candidates fine-tuned after the cheap first round")
+    selection: str = setting("accuracy", "which candidate an iteration keeps", choices=_selection_rules)
+    short_term_iters: int = setting(100, "batches of short-term fine-tuning (every candidate's in finetune "
+                                         "scoring; the kept network's otherwise)", aliases=("netadapt_max_iter",))
+    finetune_lr: float = setting(0.01, "short-term fine-tuning learning rate", aliases=("netadapt_lr",))
+    distill: bool = setting(False, "short-term fine-tuning distils from the unpruned model")
+    max_iters: int = setting(1000, "stop after this many iterations (-1: no limit)", aliases=("netadapt_max_rounds",))
+    final_round_to: int | None = setting(None, "after the search, round every group's width down to a multiple "
+                                               "of N (reports accuracy before and after)", aliases=("resize_alf",))
+    save_interval: int = setting(0, "save every candidate of every N-th iteration (0: only the kept networks)")
+    seed: int = setting(0, "seed of the candidates' fine-tuning and scoring subsets")
+    latency: LatencyConfig = setting(factory=LatencyConfig, help="latency budget settings")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.latency, dict):  # a nested mapping given directly
+            self.latency = LatencyConfig.from_dict(self.latency, source="latency settings")
 
     def validate(self) -> None:
         """Raise a clear error for settings that cannot work (before any work starts)."""
         if (self.budget is None) == (self.budget_ratio is None):
-            raise PrunekitError("give exactly one of budget or budget_ratio")
+            raise PrunekitError("give exactly one of --budget or --budget-ratio")
         if self.budget_ratio is not None and not 0 < self.budget_ratio < 1:
-            raise PrunekitError(f"budget_ratio must be in (0, 1), got {self.budget_ratio}")
+            raise PrunekitError(f"--budget-ratio must be in (0, 1), got {self.budget_ratio}")
         if self.budget is not None and self.budget <= 0:
-            raise PrunekitError(f"budget must be positive, got {self.budget}")
-        if self.resource not in RESOURCES:
-            raise PrunekitError(f"unknown resource {self.resource!r}; valid: {', '.join(RESOURCES)}")
-        if self.min_channels_step < 1 or self.short_term_iters < 0 or self.max_iters < 0:
-            raise PrunekitError("min_channels_step must be >= 1, short_term_iters and max_iters >= 0")
-        if not 0 < self.reduction_decay <= 1 or self.init_reduction_ratio <= 0:
-            raise PrunekitError("reduction_decay must be in (0, 1] and init_reduction_ratio > 0")
+            raise PrunekitError(f"--budget must be positive, got {self.budget}")
+        if self.min_channels_step < 1 or self.short_term_iters < 0 or self.max_iters < -1 or self.bn_batches < 1:
+            raise PrunekitError("--min-channels-step and --bn-batches must be >= 1, --short-term-iters >= 0 and "
+                                "--max-iters >= 0 (or -1: no limit)")
+        if not 0 < self.reduction_decay <= 1 or self.init_reduction_ratio <= 0 or not 0 < self.group_share < 1:
+            raise PrunekitError("--reduction-decay must be in (0, 1], --init-reduction-ratio > 0 and "
+                                "--group-share in (0, 1)")
         if self.init_reduction is not None and self.init_reduction <= 0:
-            raise PrunekitError("init_reduction must be positive")
-        if self.extra and self.resource != "latency":
-            raise PrunekitError(f"latency settings ({', '.join(sorted(self.extra))}) need resource latency, "
-                                f"not {self.resource}")
+            raise PrunekitError("--init-reduction must be positive")
+        if self.score_samples is not None and self.score_samples < 1 or self.halving_keep < 1:
+            raise PrunekitError("--score-samples and --halving-keep must be >= 1")
+        if self.final_round_to is not None and self.final_round_to < 1:
+            raise PrunekitError("--final-round-to must be >= 1")
+        if self.finetune_lr <= 0:
+            raise PrunekitError(f"--finetune-lr must be > 0, got {self.finetune_lr}")
+        latency_given = self.latency != LatencyConfig()
+        if latency_given and self.resource != "latency":
+            raise PrunekitError(f"latency settings need --resource latency, not {self.resource}")
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "NetAdaptConfig":
-        """Build from a dict (TinyNeuralNetwork's key names accepted); unknown keys are an error."""
-        names = {f.name for f in fields(cls)}
-        out: dict[str, Any] = {"extra": dict(d.get("extra") or {})}
-        for key, value in d.items():
-            key = TINYNN_ALIASES.get(key, key)
-            if key == "extra":
-                continue
-            if key in LATENCY_OPTIONS:
-                if value is not None:
-                    out["extra"][LATENCY_OPTIONS[key]] = value
-                continue
-            if key not in names:
-                raise PrunekitError(f"unknown NetAdapt option {key!r}; valid: {', '.join(sorted(names))}")
-            out[key] = value
-        return cls(**out)
-
-    def replace(self, **changes: Any) -> "NetAdaptConfig":
-        """A copy with some settings changed (None values ignored)."""
+    def with_changes(self, **changes: Any) -> "NetAdaptConfig":
+        """A checked copy with the given settings changed (None values ignored); latency settings may be
+        given flat (``platform=...``) or nested (``latency={...}``)."""
+        flat_latency = {k: changes.pop(k) for k in list(changes) if k in LatencyConfig.field_names()}
         d = self.to_dict()
-        d.update({k: v for k, v in changes.items() if v is not None})
-        return NetAdaptConfig.from_dict(d)
+        d.update({k: v for k, v in changes.items() if v is not None and k != "latency"})
+        latency = dict(d["latency"])
+        latency.update({k: v for k, v in {**(changes.get("latency") or {}), **flat_latency}.items() if v is not None})
+        d["latency"] = latency
+        return NetAdaptConfig.from_dict(d, source="NetAdapt settings")
 
 
 def target_schedule(current: float, iteration: int, init_reduction: float, decay: float, budget: float) -> float:
     """The resource target of ``iteration`` (1-based): ``current - init_reduction * decay**(iteration-1)``,
     never below the budget (so the last iteration lands on it)."""
     return max(current - init_reduction * decay ** (iteration - 1), budget)
+
+
+def iteration_target(config: NetAdaptConfig, current: float, base: float, iteration: int, budget: float) -> float:
+    """The target of ``iteration`` under the configured schedule."""
+    if config.init_reduction is not None:
+        reduction = config.init_reduction
+    else:
+        reduction = config.init_reduction_ratio * (base if config.reduction_of == "original" else current)
+    return target_schedule(current, iteration, reduction, config.reduction_decay, budget)
+
+
+TINYNN_ALIASES = {**NetAdaptConfig.aliases(), "netadapt_dir": "work_dir"}
+"""TinyNeuralNetwork's (and the "Pruning" tool's) NetAdapt config keys -> prunekit's."""

@@ -1,0 +1,180 @@
+"""``prunekit.NetAdapt``: the NetAdapt search plus a working folder (history, every iteration's
+checkpoint, resume), progress bars and log lines."""
+
+from __future__ import annotations
+
+import copy
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from prunekit.algorithms.netadapt import (
+    CandidateResult, NetAdaptConfig, NetAdaptEvents, NetAdaptResult, NetAdaptSearch, ResumePoint, Task,
+)
+from prunekit.errors import PrunekitError
+from prunekit.io import attach_input_shape, plan_of
+from prunekit.models import spec_of
+from prunekit.pipeline.workdir import WorkDir
+from prunekit.reports import human
+
+
+class WorkDirEvents(NetAdaptEvents):
+    """Saves a run into its working folder and reports it: log lines, a progress bar per iteration."""
+
+    def __init__(self, work: WorkDir, meta: dict[str, Any], *, log: Callable[[str], None] = print,
+                 progress: bool = True, save_interval: int = 0, resource: str = "macs",
+                 figures: Callable[..., dict[str, Any]] | None = None) -> None:
+        self.work, self.meta, self.log, self.progress = work, meta, log, progress
+        self.save_interval, self.resource, self.figures = save_interval, resource, figures
+        self.base: float | None = None
+        self._bar: tqdm | None = None
+
+    def started(self, config: NetAdaptConfig, start: dict[str, Any], model: nn.Module) -> None:
+        """Save iteration 0, then the config that marks the run as started."""
+        self.work.check_new()
+        self.base = start["resource"]
+        self.work.save_model(self.work.iteration_dir(0), model, self._figures(model, start["accuracy"],
+                                                                              start["resource"], 0), self._meta(0))
+        self.work.start({"netadapt": config.to_dict(), "start": start, "meta": self.meta})
+        budget = config.budget if config.budget is not None else config.budget_ratio * start["resource"]
+        self.log(f"NetAdapt: {config.resource} {human(start['resource'])} -> budget {human(budget)} "
+                 f"({budget / start['resource']:.1%}), val acc {start['accuracy']:.4f}, scoring {config.scoring}; "
+                 f"working folder {self.work.path}")
+
+    def candidate(self, iteration: int, result: CandidateResult, done: int, total: int) -> None:
+        """Advance the progress bar (and save the candidate when save_interval asks)."""
+        if self.wants_candidate_models(iteration) and result.model is not None:
+            self.work.save_model(self.work.candidate_dir(iteration, result.group), result.model,
+                                 self._figures(result.model, result.accuracy, result.resource, iteration),
+                                 {**self._meta(iteration), "candidate": result.group})
+        if self._bar is None or self._bar.total != total or done == 1:
+            self._close_bar()
+            self._bar = tqdm(total=total, desc=f"iter {iteration} candidates", leave=False, file=sys.stderr,
+                             disable=not self.progress or None)
+        acc = f"{result.accuracy:.3f}" if result.accuracy is not None else result.status
+        self._bar.set_postfix(group=result.group, acc=acc, refresh=False)
+        self._bar.update(1)
+
+    def wants_candidate_models(self, iteration: int) -> bool:
+        """Every candidate of every ``save_interval``-th iteration is saved."""
+        return bool(self.save_interval) and iteration % self.save_interval == 0
+
+    def iteration(self, record: dict[str, Any], model: nn.Module) -> None:
+        """Save the kept network, then its history line (so a kill never leaves a line without its model)."""
+        self._close_bar()
+        n = record["iteration"]
+        self.work.save_model(self.work.iteration_dir(n), model,
+                             self._figures(model, record["accuracy"], record["resource"], n), self._meta(n))
+        self.work.append_history(record)
+        share = f" ({record['resource'] / self.base:.1%})" if self.base else ""
+        self.log(f"iter {n:3d}: target {human(record['target'])}, chose {record['group']} "
+                 f"(-{record['removed']} -> {record['channels']} ch), {self.resource} {human(record['resource'])}"
+                 f"{share}, val acc {record['accuracy']:.4f}, {record['seconds']:.1f}s")
+
+    def message(self, text: str) -> None:
+        """A note for the user."""
+        self._close_bar()
+        self.log(text)
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def _figures(self, model: nn.Module, accuracy: float | None, resource: float | None, iteration: int) -> dict:
+        return self.figures(model, accuracy, resource, iteration) if self.figures else {}
+
+    def _meta(self, iteration: int) -> dict[str, Any]:
+        return {**self.meta, "netadapt_iteration": iteration}
+
+
+class NetAdapt:
+    """NetAdapt with a working folder: every iteration's network saved, ``resume=True`` continues a
+    stopped run (``options`` given here override its saved settings).
+
+    ``finetune(model, iters)`` trains a candidate in place for ``iters`` batches and
+    ``evaluate(model)`` scores it on held-out data (higher is better; a float or a mapping with
+    ``accuracy`` and ``loss``): your own training and validation (a DLContext in
+    TinyNeuralNetwork's words). ``score`` (a cheaper evaluate for candidates) and
+    ``calibration_data`` (seed -> training input batches, for adaptive-BN scoring) are optional.
+    ``options`` are the fields of :class:`NetAdaptConfig` (or TinyNeuralNetwork's names for them).
+    """
+
+    def __init__(self, model: nn.Module, example_inputs: torch.Tensor, *, finetune: Callable[[nn.Module, int], Any],
+                 evaluate: Callable[[nn.Module], Any], score: Callable[[nn.Module], Any] | None = None,
+                 calibration_data: Callable[[int], Any] | None = None, work_dir: str | Path | None = None,
+                 resume: bool = False, executor=None, metric=None, progress: bool = True,
+                 log: Callable[[str], None] = print, meta: dict[str, Any] | None = None,
+                 config: NetAdaptConfig | None = None, **options: Any) -> None:
+        self.model, self.example_inputs = model, example_inputs
+        self.task = Task(finetune, evaluate, score, calibration_data)
+        self.work = WorkDir(work_dir or tempfile.mkdtemp(prefix="netadapt-"))
+        self.resume = resume and self.work.exists()
+        self.executor, self.metric, self.progress, self.log = executor, metric, progress, log
+        self.meta = meta or {}
+        self.config = resolve_config(self.work if self.resume else None, config, options)
+        self.search = NetAdaptSearch(model, example_inputs, self.config, self.task, metric=metric, executor=executor,
+                                     events=self._events(), resume=self._resume_point() if self.resume else None,
+                                     progress=progress)
+        self.events.figures = self.search.figures
+
+    def _events(self) -> WorkDirEvents:
+        self.events = WorkDirEvents(self.work, self.meta, log=self.log, progress=self.progress,
+                                    save_interval=self.config.save_interval, resource=self.config.resource)
+        return self.events
+
+    def _resume_point(self) -> ResumePoint:
+        saved = self.work.config()
+        saved["netadapt"] = self.config.to_dict()
+        self.work.update_config(saved)
+        history = self.work.history()
+        fresh = None
+        if spec_of(self.model) is None:
+            if plan_of(self.model):
+                raise PrunekitError("to resume, pass a fresh (unpruned) instance of the original model")
+            fresh = copy.deepcopy(self.model)
+        current = self.work.load_model(len(history), fresh)
+        attach_input_shape(current, tuple(self.example_inputs.shape[1:]))
+        self.log(f"resuming {self.work.path} after iteration {len(history)}")
+        self.events.base = saved["start"]["resource"]
+        return ResumePoint(saved["start"], history, current)
+
+    def run(self) -> NetAdaptResult:
+        """Adapt until the budget is met (or ``max_iters``); the final figures are saved in the folder."""
+        if not self.resume:
+            self.work.check_new()
+        result = self.search.run()
+        result.work_dir = self.work.path
+        self.work.write_metrics(result.metrics)
+        return result
+
+
+def resolve_config(work: WorkDir | None, config: NetAdaptConfig | None, options: dict[str, Any]) -> NetAdaptConfig:
+    """The run's settings: ``options`` (None values ignored) on top of ``config``, or else of a resumed run's
+    saved settings (a budget given on resume replaces the saved one in either form), or else the defaults."""
+    given = {k: v for k, v in options.items() if v is not None}
+    if work is not None and config is None:
+        saved = work.config()["netadapt"]
+        base = NetAdaptConfig.from_dict(migrate_saved(saved), source=f"{work.path}/config.json")
+        if "budget" in given or "budget_ratio" in given:
+            base.budget, base.budget_ratio = given.pop("budget", None), given.pop("budget_ratio", None)
+        return base.with_changes(**given)
+    base = config or NetAdaptConfig()
+    return base.with_changes(**given)
+
+
+def migrate_saved(saved: dict[str, Any]) -> dict[str, Any]:
+    """A config saved by an earlier prunekit (latency options in ``extra``) in today's form."""
+    saved = dict(saved)
+    extra = saved.pop("extra", None) or {}
+    names = {"platform": "platform", "mode": "latency_mode", "lut": "lut", "threads": "threads",
+             "force_lut": "force_lut", "batch_size": "latency_batch", "clock": "latency_clock",
+             "measure_command": "measure_command"}
+    if extra:
+        saved["latency"] = {**saved.get("latency", {}), **{names[k]: v for k, v in extra.items() if k in names}}
+    return saved

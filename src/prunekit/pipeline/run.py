@@ -1,0 +1,126 @@
+"""The pipeline: 1 train the base model, 2 prune (a criterion or NetAdapt), 3 fine-tune; any subset.
+
+Each step is registered under its number (:func:`register_step`) with the folder it writes under
+the run's output folder, and reads the previous step's folder. A new step (e.g. quantization) is
+one function plus its registration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from prunekit.algorithms.oneshot import PruneConfig
+from prunekit.errors import PrunekitError
+from prunekit.io import read_description, read_json
+from prunekit.pipeline.context import DataConfig
+from prunekit.registry import Registry
+from prunekit.training import TrainConfig
+
+FINETUNE_DEFAULTS = {"lr": 0.01, "sparsity": 0.0, "epochs": 10}
+"""Fine-tuning starts from trained weights: a lower default learning rate than training from scratch,
+and no sparsity penalty (network slimming trains the base with one, then fine-tunes without)."""
+
+
+@dataclass
+class RunPlan:
+    """Everything one pipeline run needs, resolved from the CLI, a YAML file or Python."""
+
+    out: Path
+    steps: list[str]
+    model: str | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    data_given: dict[str, Any] = field(default_factory=dict)
+    """Data settings given for this run: step 1 uses them, later steps apply them over what was recorded."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    method: str = "l2"
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    netadapt_options: dict[str, Any] = field(default_factory=dict)
+    work_dir: Path | None = None
+    executor: Any = None
+    finetune_given: dict[str, Any] = field(default_factory=dict)
+    """Step 3's recipe: the base's, with FINETUNE_DEFAULTS and these on top."""
+    teacher: str | None = None
+    batch_size: int = 64
+    device: str = "cpu"
+    overwrite: bool = False
+    resume: bool = False
+    progress: bool = True
+    log: Callable[[str], None] = print
+
+    def folder(self, step: str) -> Path:
+        """The folder a step writes."""
+        return self.out / STEPS.get(step).folder
+
+    def data_for(self, checkpoint: Path) -> DataConfig:
+        """The data settings ``checkpoint`` recorded, with this run's given settings on top."""
+        recorded = DataConfig.recorded(read_description(checkpoint).get("meta", {}).get("data", {}))
+        return DataConfig.from_dict({**recorded.to_dict(), **self.data_given}, source="data options")
+
+
+@dataclass(frozen=True)
+class Step:
+    """A pipeline step: its folder under the run's output, its summary label and what it does."""
+
+    folder: str
+    label: str
+    run: Callable[[RunPlan], dict[str, Any]]
+
+
+STEPS: Registry[Any] = Registry("pipeline step")
+
+
+def register_step(number: str, folder: str, label: str) -> Callable[[Callable[[RunPlan], dict]], Callable]:
+    """Decorator: register ``fn(plan) -> metrics`` as pipeline step ``number`` writing ``folder``."""
+
+    def add(fn: Callable[[RunPlan], dict]) -> Callable[[RunPlan], dict]:
+        STEPS.register(number)(Step(folder, label, fn))  # type: ignore[arg-type]
+        return fn
+
+    return add
+
+
+def list_steps() -> list[str]:
+    """Registered step numbers."""
+    return STEPS.names()
+
+
+def parse_steps(text: str) -> list[str]:
+    """'123' -> ['1', '2', '3']; rejects anything but registered step numbers."""
+    steps = sorted(set(str(text)))
+    valid = list_steps()
+    if not steps or any(s not in valid for s in steps):
+        raise PrunekitError(f"--step takes the digits {''.join(valid)} (e.g. 123, 1, 23), got {text!r}")
+    return steps
+
+
+def previous(plan: RunPlan, step: str) -> Path:
+    """The folder the step before ``step`` wrote (it must be there)."""
+    earlier = [s for s in list_steps() if s < step]
+    folder = plan.folder(earlier[-1])
+    if not (folder / "model.json").is_file():
+        raise PrunekitError(f"step {step} needs {folder} from step {earlier[-1]}: run it first "
+                            f"(e.g. --step {earlier[-1]}{step})")
+    return folder
+
+
+def check_outputs(plan: RunPlan) -> None:
+    """Refuse, before any work, to replace step folders that exist (unless --overwrite or --resume)."""
+    from prunekit.io.output import check_output
+
+    for step in plan.steps:
+        resumable = plan.resume and step == "2" and plan.method == "netadapt"
+        check_output(plan.folder(step), plan.overwrite or resumable)
+
+
+def run_pipeline(plan: RunPlan) -> list[tuple[str, dict[str, Any]]]:
+    """Run the plan's steps in order; returns (label, metrics) rows, starting with the input's."""
+    check_outputs(plan)
+    summary: list[tuple[str, dict[str, Any]]] = []
+    for step in plan.steps:
+        if not summary and step != "1":
+            src = previous(plan, step)
+            summary.append((STEPS.get(str(int(step) - 1)).label, read_json(src / "metrics.json")))
+        summary.append((STEPS.get(step).label, STEPS.get(step).run(plan)))
+    return summary

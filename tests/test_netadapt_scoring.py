@@ -1,0 +1,121 @@
+"""NetAdapt's scoring modes (finetune, adaptive-bn, halving): each runs, adaptive BN touches only BatchNorm
+buffers, scores on a subset, falls back without BatchNorm, and a run stopped mid-iteration resumes to
+the uninterrupted run's choices in every mode."""
+
+import copy
+
+import pytest
+import torch
+
+import prunekit
+from prunekit.algorithms.netadapt import NetAdaptEvents, recalibrate_batchnorm
+from prunekit.data import load_dataset
+from prunekit.pipeline.netadapt_task import calibration_batches, data_task
+from prunekit.algorithms.netadapt import NetAdaptConfig
+
+MODES = ["finetune", "adaptive-bn", "halving"]
+OPTS = dict(budget_ratio=0.75, short_term_iters=3, min_channels_step=2, init_reduction_ratio=0.08, reduction_decay=1.0,
+            bn_batches=2, score_samples=60, halving_keep=2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A narrow resnet20 (BatchNorm everywhere) on a subset of digits, trained one epoch."""
+    from prunekit.training import TrainConfig, seed_everything, train
+
+    data = load_dataset("digits", train_subset=300)
+    seed_everything(0)
+    model = prunekit.create_model("resnet20", 10, 1, 8, width=4)
+    train(model, data.train, TrainConfig(epochs=1), progress=False)
+    return model.eval(), data
+
+
+def _run(model, data, work_dir, events=None, resume=False, **kw):
+    cfg = NetAdaptConfig().with_changes(**{**OPTS, **kw})
+    task = data_task(data, cfg, batch_size=32)
+    search = prunekit.NetAdapt(model, data.example_inputs(), finetune=task.finetune, evaluate=task.evaluate,
+                               score=task.score, calibration_data=task.calibration_data, work_dir=work_dir,
+                               resume=resume, config=cfg, progress=False, log=lambda s: None)
+    if events is not None:
+        search.search.events = events(search.search.events)
+    return search.run()
+
+
+def _choices(history):
+    return [(h["group"], h["resource"], h["accuracy"]) for h in history]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_scoring_mode_runs_and_records_itself(small, tmp_path, mode):
+    model, data = small
+    result = _run(model, data, tmp_path / "w", scoring=mode, max_iters=2)
+    assert len(result.history) == 2
+    for h in result.history:
+        assert h["scoring"] == mode and h["resource"] <= h["target"]
+        steps = {tuple(c["steps"]) for c in h["candidates"] if c["status"] in ("ok", "screened")}
+        expected = {"finetune": {("finetune",)}, "adaptive-bn": {("calibrate",)},
+                    "halving": {("calibrate",), ("calibrate", "finetune")}}[mode]
+        assert steps == expected
+    if mode == "halving":
+        tuned = [c for c in result.history[0]["candidates"] if c["steps"] == ["calibrate", "finetune"]]
+        assert len(tuned) == OPTS["halving_keep"]
+    assert result.metrics["scoring"] == mode
+
+
+def test_adaptive_bn_changes_only_batchnorm_buffers(small):
+    model, data = small
+    m = copy.deepcopy(model)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    recalibrate_batchnorm(m, calibration_batches(data, 32)(0), 3)
+    after = m.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in changed)
+    params = dict(m.named_parameters())
+    assert all(torch.equal(params[k], model.state_dict()[k]) for k in params)
+    assert all(b.momentum == 0.1 for b in m.modules() if isinstance(b, torch.nn.BatchNorm2d))  # restored
+
+
+def test_candidates_are_scored_on_a_subset_and_the_kept_network_on_all(small, tmp_path):
+    model, data = small
+    task = data_task(data, NetAdaptConfig(score_samples=60))
+    assert len(task.score.split) == 60 and len(task.evaluate.split) == len(data.val) > 60
+    result = _run(model, data, tmp_path / "w", scoring="adaptive-bn", max_iters=1)
+    kept = result.history[0]
+    assert kept["accuracy"] == pytest.approx(task.evaluate(result.model)["accuracy"])
+    assert kept["score"] == pytest.approx(task.score(result.model)["accuracy"])
+
+
+def test_adaptive_bn_on_a_network_without_batchnorm_falls_back_and_says_so(lenet, digits, tmp_path):
+    notes = []
+    cfg = NetAdaptConfig().with_changes(**{**OPTS, "scoring": "adaptive-bn", "max_iters": 1})
+    task = data_task(digits, cfg)
+    result = prunekit.NetAdapt(lenet, digits.example_inputs(), finetune=task.finetune, evaluate=task.evaluate,
+                               calibration_data=task.calibration_data, work_dir=tmp_path / "w", config=cfg,
+                               progress=False, log=notes.append).run()
+    assert result.history[0]["scoring"] == "finetune"
+    assert any("no BatchNorm" in n for n in notes)
+
+
+class _StopAfter(NetAdaptEvents):
+    """Interrupts the run (as Ctrl-C or a kill would) in the middle of iteration 2's candidates."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def candidate(self, iteration, result, done, total):
+        self.inner.candidate(iteration, result, done, total)
+        if iteration == 2 and done == 2:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_run_stopped_mid_iteration_resumes_to_the_same_choices(small, tmp_path, mode):
+    model, data = small
+    full = _run(model, data, tmp_path / "full", scoring=mode, max_iters=3).history
+    with pytest.raises(KeyboardInterrupt):
+        _run(model, data, tmp_path / "cut", scoring=mode, max_iters=3, events=_StopAfter)
+    resumed = _run(model, data, tmp_path / "cut", scoring=mode, max_iters=3, resume=True).history
+    assert _choices(resumed) == _choices(full)
