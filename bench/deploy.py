@@ -129,34 +129,42 @@ def phase_base(out: Path, model: str) -> None:
         cli(["train", *MODELS[model], *TRAIN, "--quiet", "--out", str(base)], out / "logs" / f"{model}-train.log")
 
 
-def phase_search(out: Path, model: str) -> None:
-    """Each run; one that stops because no single group can take the next step resumes with half the step
-    (NetAdapt's own advice), down to 1/8 of the first."""
+def run_search(args: list[str], work: Path, logfile: Path, env: dict | None = None) -> dict:
+    """One NetAdapt run to the end; a run that stops because no single group can take the next step resumes with
+    half the step (NetAdapt's own advice), down to 1/8 of the first. A budget refused at the start is a finding."""
+    ratio, ratios = 0.1, []
+    for _ in range(4):
+        resume = ["--resume"] if WorkDir(work).exists() else []
+        code = cli([*args, "--work-dir", str(work), "--init-reduction-ratio", str(ratio), *resume, "--quiet"],
+                   logfile, env, check=False)
+        error = _last_error(logfile)
+        if code and error and "cannot be reached" in error:
+            return {"refused": error}
+        if code not in (0, MISSED_BUDGET):
+            raise SystemExit(f"NetAdapt failed: see {logfile}")
+        ratios.append(ratio)
+        metrics = read_json(work / "metrics.json")
+        if metrics["reached_budget"] or "no single group" not in str(metrics.get("stopped")):
+            break
+        ratio /= 2
+    return {"init_reduction_ratios": ratios, "reached_budget": metrics["reached_budget"]}
+
+
+def phase_search(out: Path, model: str, only: list[str] | None = None) -> None:
     for run, options in runs_of(model).items():
+        if only and run not in only:
+            continue
         work, refused, done = (out / model / f"na-{run}", out / model / f"na-{run}.refused.txt",
                                out / model / f"na-{run}.done.json")
         if done.exists() or refused.exists():
             continue
         extra = ["--lut", str(out / model / f"lut-na-{run}.json")] if "lut" in options else []
-        logfile, ratio, ratios = out / "logs" / f"{model}-na-{run}.log", 0.1, []
-        for _ in range(4):
-            resume = ["--resume"] if WorkDir(work).exists() else []
-            code = cli(["netadapt", "--checkpoint", str(out / model / "base"), "--work-dir", str(work), *NETADAPT,
-                        "--latency-clock", CLOCK, *options, *extra, "--init-reduction-ratio", str(ratio), *resume,
-                        "--quiet"], logfile, check=False)
-            error = _last_error(logfile)
-            if code and error and "cannot be reached" in error:
-                refused.write_text(error + "\n")  # a finding, not a failure: the later phases skip this run
-                break
-            if code not in (0, MISSED_BUDGET):
-                raise SystemExit(f"NetAdapt {model} {run} failed: see {logfile}")
-            ratios.append(ratio)
-            metrics = read_json(work / "metrics.json")
-            if metrics["reached_budget"] or "no single group" not in str(metrics.get("stopped")):
-                break
-            ratio /= 2
-        if not refused.exists():
-            write_json(done, {"init_reduction_ratios": ratios, "reached_budget": metrics["reached_budget"]})
+        result = run_search(["netadapt", "--checkpoint", str(out / model / "base"), *NETADAPT, "--latency-clock",
+                             CLOCK, *options, *extra], work, out / "logs" / f"{model}-na-{run}.log")
+        if "refused" in result:
+            refused.write_text(result["refused"] + "\n")  # a finding, not a failure: later phases skip this run
+        else:
+            write_json(done, result)
 
 
 def networks(out: Path, model: str) -> dict[str, Path]:
@@ -322,15 +330,15 @@ def phase_command(out: Path, model: str) -> dict:
     command = f"{sys.executable} {device} {{onnx}} {{batch}} {runs_log} {marker} {DEVICE}"
     env = {"PRUNEKIT_CACHE": str(folder / "cache")}
     work = folder / "na-command"
-    base_args = ["netadapt", "--checkpoint", str(out / model / "base"), "--work-dir", str(work), *NETADAPT,
-                 "--platform", "command", "--measure-command", command, "--latency-mode", "measure", "--quiet"]
+    args = ["netadapt", "--checkpoint", str(out / model / "base"), *NETADAPT, "--platform", "command",
+            "--measure-command", command, "--latency-mode", "measure"]
     logfile = out / "logs" / f"{model}-na-command.log"
     stopped = None
     if not WorkDir(work).exists():
-        marker.write_text("40")  # the device goes offline at its 40th run
-        stopped = cli(base_args, logfile, env, check=False)
-    if not (work / "metrics.json").exists():
-        cli([*base_args, "--resume"], logfile, env)
+        marker.write_text("15")  # the device goes offline at its 15th run
+        stopped = cli([*args, "--work-dir", str(work), "--quiet"], logfile, env, check=False)
+    stop_error = _last_error(logfile)
+    search = run_search(args, work, logfile, env)
     invocations = runs_log.read_text().splitlines()
     cache = read_json(folder / "cache" / "measure-command.json")["entries"]
     nets = run_networks(WorkDir(work))
@@ -342,8 +350,9 @@ def phase_command(out: Path, model: str) -> dict:
         ours = best_of_rounds({"ort": (net, x, "onnxruntime-cpu")}, 3, min_time_s=0.5)["ort"]
         rows.append({"iteration": i, "command_ms": measure(net, x, platform).median_ms,
                      "command_again_ms": measure(net, x, again).median_ms, "onnxruntime_cpu_ms": ours["ms"]})
-    result = {"stopped_exit_code": stopped, "error_line": _last_error(logfile), "device_runs": len(invocations),
-              "cache_entries": len(cache), "metrics": read_json(work / "metrics.json"), "networks": rows}
+    result = {"stopped_exit_code": stopped, "error_line": stop_error, "device_runs": len(invocations),
+              "cache_entries": len(cache), "search": search, "metrics": read_json(work / "metrics.json"),
+              "networks": rows}
     write_json(path, result)
     return result
 
@@ -409,9 +418,9 @@ def report_a4(a4: dict) -> str:
     again = [r["command_again_ms"] / r["command_ms"] - 1 for r in a4["networks"]]
     summary = (f"\ncommand vs onnxruntime-cpu: median {statistics.median(ratios):+.1%}, median abs "
                f"{statistics.median(map(abs, ratios)):.1%}; the command against itself (second, uncached run): median "
-               f"abs {statistics.median(map(abs, again)):.1%}. Device runs {a4['device_runs']} for "
-               f"{a4['cache_entries']} cached networks (the stop's failed run included); stopped with exit code "
-               f"{a4['stopped_exit_code']}: `{a4['error_line']}`")
+               f"abs {statistics.median(map(abs, again)):.1%}. The device ran {a4['device_runs']} times for "
+               f"{a4['cache_entries']} distinct networks; the run it stopped (exit code {a4['stopped_exit_code']}) "
+               f"said `{a4['error_line']}` and was resumed.")
     return _md(["iteration", "command ms", "command again ms", "onnxruntime-cpu ms", "command vs ort",
                 "again vs first"], rows) + summary
 
@@ -450,6 +459,7 @@ def main() -> None:
     p.add_argument("--phase", choices=("all", "base", "search", "finetune", "quantize", "measure", "lut", "command",
                                        "layers", "report"), default="all")
     p.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds (the best counts)")
+    p.add_argument("--only-run", nargs="+", help="search: only these NetAdapt runs (to run two in parallel)")
     p.add_argument("--smoke", action="store_true", help="tiny settings that run every phase in minutes (a check of "
                                                         "this script, not a benchmark)")
     a = p.parse_args()
@@ -461,7 +471,7 @@ def main() -> None:
     for model in a.models:
         for name, step in steps.items():
             if a.phase in ("all", name):
-                step(a.out, model)
+                step(a.out, model, a.only_run) if name == "search" else step(a.out, model)
         if a.phase in ("all", "measure"):
             phase_measure(a.out, model, a.rounds)
         if a.phase in ("all", "lut"):
