@@ -213,7 +213,7 @@ def test_real_timings_predict_a_small_network(tmp_path):
 
 
 def test_unknown_platform_lists_the_valid_ones():
-    with pytest.raises(PrunekitError, match="torch-cpu, torch-cuda, onnxruntime-cpu"):
+    with pytest.raises(PrunekitError, match="valid platforms: .*onnxruntime-cpu.*torch-cpu, torch-cuda"):
         LatencyTable("npu")
     with pytest.raises(PrunekitError, match="unknown latency mode"):
         LatencyMetric(mode="guess")

@@ -36,6 +36,14 @@ def load(directory, model=None, *, model_factory=None, trust_factory=False):
     return load_checkpoint(directory, model=model, model_factory=model_factory, trust_factory=trust_factory).model
 
 
+def quantize(checkpoint, out, **kwargs):
+    """Quantize a checkpoint folder to int8 ONNX beside a copy of it in ``out``, tested and timed against fp32
+    (see :func:`prunekit.deploy.checkpoint.quantize_checkpoint`); returns the new metrics."""
+    from prunekit.deploy.checkpoint import quantize_checkpoint
+
+    return quantize_checkpoint(checkpoint, out, **kwargs)
+
+
 def __getattr__(name):
     if name == "NetAdapt":
         from prunekit.pipeline.netadapt_run import NetAdapt
@@ -51,5 +59,5 @@ def __getattr__(name):
 __all__ = [
     "PrunekitError", "ModelSpec", "Resources", "analyze", "count", "create_model", "list_criteria", "list_datasets",
     "list_models", "load_dataset", "measure", "register_criterion", "register_dataset", "register_model",
-    "__version__", "prune", "save", "load", "NetAdapt", "NetAdaptConfig", "NetAdaptResult",
+    "__version__", "prune", "save", "load", "quantize", "NetAdapt", "NetAdaptConfig", "NetAdaptResult",
 ]

@@ -11,14 +11,14 @@ from typing import NoReturn, Sequence
 from prunekit import __version__
 from prunekit.cli import (
     cmd_config, cmd_eval, cmd_export, cmd_finetune, cmd_history, cmd_latency, cmd_lut, cmd_netadapt, cmd_pick, cmd_prune,
-    cmd_run, cmd_train,
+    cmd_quantize, cmd_run, cmd_train,
 )
 from prunekit.cli.options import apply_config, load_config_file, trust_from_args
 from prunekit.errors import PrunekitError
 from prunekit.io.output import partial_note
 
 COMMANDS = (cmd_train, cmd_eval, cmd_prune, cmd_finetune, cmd_netadapt, cmd_history, cmd_pick, cmd_run, cmd_export,
-            cmd_latency, cmd_lut, cmd_config)
+            cmd_latency, cmd_lut, cmd_config, cmd_quantize)
 """Each module has NAME, HELP, add_arguments(parser) and run(args) -> int."""
 
 

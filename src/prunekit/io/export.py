@@ -14,8 +14,11 @@ from prunekit.io.atomic import atomic_write
 FORMATS = ("onnx", "torchscript")
 
 
-def export_model(model: nn.Module, example_inputs: torch.Tensor, path: str | Path, fmt: str) -> Path:
-    """Write ``model`` traced on ``example_inputs`` to ``path`` as ONNX (opset 17) or TorchScript."""
+def export_model(model: nn.Module, example_inputs: torch.Tensor, path: str | Path, fmt: str, *,
+                 dynamic_batch: bool = False) -> Path:
+    """Write ``model`` traced on ``example_inputs`` to ``path`` as ONNX (opset 17) or TorchScript.
+
+    ``dynamic_batch``: the ONNX file accepts any batch size (default: the example's)."""
     if fmt not in FORMATS:
         raise PrunekitError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
     model = model.eval()
@@ -31,7 +34,8 @@ def export_model(model: nn.Module, example_inputs: torch.Tensor, path: str | Pat
     def write(tmp: str) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None
             torch.onnx.export(model, (example_inputs,), tmp, input_names=["input"], output_names=["output"],
-                              opset_version=17, dynamo=False)
+                              opset_version=17, dynamo=False, dynamic_axes=axes)
 
     return atomic_write(path, write)

@@ -15,6 +15,12 @@ def _platforms() -> list[str]:
     return list(PLATFORMS)
 
 
+def _clocks() -> list[str]:
+    from prunekit.latency.timing import CLOCKS
+
+    return list(CLOCKS)
+
+
 @dataclass
 class LatencyConfig(Settings):
     """How NetAdapt prices a network with ``resource="latency"`` (milliseconds per forward pass)."""
@@ -27,3 +33,8 @@ class LatencyConfig(Settings):
     force_lut: bool = setting(False, "use a table measured on another platform")
     latency_batch: int | None = setting(None, "batch size the latency is for (default 1)")
     threads: int | None = setting(None, "CPU threads of the latency platform (default: torch's setting)")
+    latency_clock: str = setting("wall", "wall, or cpu: the CPU time of one thread, steady on a machine shared with "
+                                         "other jobs (docs/latency.md)", choices=_clocks)
+    measure_command: str | None = setting(None, "--platform command: a command that times the ONNX file {onnx} at "
+                                                "batch {batch} on your device and prints its milliseconds "
+                                                "(docs/latency.md)", metavar="CMD")

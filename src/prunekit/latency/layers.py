@@ -8,7 +8,7 @@ from collections import defaultdict
 import torch
 from torch import nn
 
-from prunekit.latency.measure import pinned_threads, steady_allocator
+from prunekit.latency.timing import pinned_threads, steady_allocator
 
 
 def layer_costs(model: nn.Module, example_inputs: torch.Tensor, *, runs: int = 20, threads: int | None = None) -> list[dict]:

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from prunekit.errors import PrunekitError
-from prunekit.latency.measure import PLATFORMS, measure, platform_record
+from prunekit.latency.measure import measure
+from prunekit.latency.platforms import Platform, get_platform
 from prunekit.latency.sites import ProbeCache
 from prunekit.latency.table import LatencyTable, build_lut
 from prunekit.structure import ModelStructure, pruned_copy
@@ -24,28 +25,34 @@ class LatencyMetric:
     if it exists and built from the first model measured otherwise). ``mode="measure"``: every
     network is timed for real (slower, and candidates running side by side disturb each other).
     ``batch_size``: the batch the latency is for (default: the example inputs' own batch).
+    ``measure_command``: the command of platform ``"command"`` (see
+    :mod:`prunekit.latency.platforms.command`; ``measure_cache`` and ``measure_timeout`` set its
+    cache file and time limit). ``clock``: ``"wall"`` (default) or ``"cpu"`` (CPU time of one
+    thread: steady on a shared machine; see :data:`prunekit.latency.timing.CLOCKS`).
     """
 
     name = "latency"
 
-    def __init__(self, platform: str = "torch-cpu", mode: str = "lut", lut: str | Path | LatencyTable | None = None,
-                 threads: int | None = None, batch_size: int | None = None, min_channels_step: int = 8,
-                 force_lut: bool = False, progress: bool = True) -> None:
-        if platform not in PLATFORMS:
-            raise PrunekitError(f"unknown platform {platform!r}; valid platforms: {', '.join(PLATFORMS)}")
+    def __init__(self, platform: str | Platform = "torch-cpu", mode: str = "lut",
+                 lut: str | Path | LatencyTable | None = None, threads: int | None = None,
+                 batch_size: int | None = None, min_channels_step: int = 8, force_lut: bool = False,
+                 progress: bool = True, measure_command: str | None = None, measure_cache: str | None = None,
+                 measure_timeout: float | None = None, clock: str | None = None) -> None:
+        self.backend = get_platform(platform, command=measure_command, cache=measure_cache, timeout_s=measure_timeout,
+                                    clock=clock)
         if mode not in MODES:
             raise PrunekitError(f"unknown latency mode {mode!r}; valid: {', '.join(MODES)}")
         if batch_size is not None and batch_size < 1:
             raise PrunekitError(f"latency batch size must be >= 1, got {batch_size}")
-        self.platform, self.mode, self.threads, self.batch_size = platform, mode, threads, batch_size
+        self.platform, self.mode, self.threads, self.batch_size = self.backend.name, mode, threads, batch_size
         self.min_channels_step, self.progress = min_channels_step, progress
         self.probes = ProbeCache()  # NetAdapt's iterations probe each group once
         self.table: LatencyTable | None = lut if isinstance(lut, LatencyTable) else None
         self.lut_path = None if isinstance(lut, LatencyTable) or lut is None else Path(lut)
         if self.table is None and self.lut_path is not None and self.lut_path.exists():
-            self.table = LatencyTable.load(self.lut_path, platform, threads, force=force_lut)
+            self.table = LatencyTable.load(self.lut_path, self.backend, threads, force=force_lut)
         elif self.table is None:
-            platform_record(platform, threads)  # a missing GPU or onnxruntime is an error now, not after training
+            self.backend.record(threads)  # a missing GPU or runtime is an error now, not after training
 
     def __getstate__(self) -> dict[str, Any]:
         # a copy in another process (a Ray worker) predicts but never writes the driver's table file
@@ -62,7 +69,7 @@ class LatencyMetric:
     def _ready_table(self, model: nn.Module, example_inputs: torch.Tensor) -> LatencyTable:
         """The table, built (and saved) from ``model`` if there is none yet, calibrated for this input shape."""
         if self.table is None:
-            self.table = build_lut(model, example_inputs, self.platform, min_channels_step=self.min_channels_step,
+            self.table = build_lut(model, example_inputs, self.backend, min_channels_step=self.min_channels_step,
                                    threads=self.threads, progress=self.progress, save_to=self.lut_path)
         elif not self.table.is_calibrated(example_inputs):
             self.table.calibrate(model, example_inputs, round_to=self.min_channels_step)
@@ -75,7 +82,7 @@ class LatencyMetric:
         """Predicted (lut) or measured latency of ``model`` in milliseconds."""
         example_inputs = self._batch(example_inputs)
         if self.mode == "measure":
-            return measure(model, example_inputs, self.platform, threads=self.threads).median_ms
+            return measure(model, example_inputs, self.backend, threads=self.threads).median_ms
         return self._ready_table(model, example_inputs).predict(model, example_inputs)
 
     def what_if(self, structure: ModelStructure, example_inputs: torch.Tensor) -> Callable[[dict[str, int]], float]:
@@ -96,14 +103,14 @@ class LatencyMetric:
     def final_report(self, model: nn.Module, example_inputs: torch.Tensor, base: nn.Module | None = None) -> dict[str, Any]:
         """The final network's latency measured for real, beside the prediction (and the base's, if given)."""
         example_inputs = self._batch(example_inputs)
-        real = measure(model, example_inputs, self.platform, threads=self.threads)
+        real = measure(model, example_inputs, self.backend, threads=self.threads)
         out: dict[str, Any] = {"latency_measured_ms": real.median_ms, "latency_measured_noise": real.noise,
                                "latency_mode": self.mode, "latency_platform": real.platform}
         if self.mode == "lut" and self.table is not None:
             out["latency_predicted_ms"] = self.table.predict(model, example_inputs)
             self.table.save_if_changed()
         if base is not None:
-            base_real = measure(base, example_inputs, self.platform, threads=self.threads)
+            base_real = measure(base, example_inputs, self.backend, threads=self.threads)
             out["base_latency_measured_ms"] = base_real.median_ms
             out["latency_measured_ratio"] = real.median_ms / base_real.median_ms
         return out

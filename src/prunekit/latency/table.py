@@ -31,16 +31,23 @@ from tqdm import tqdm
 
 from prunekit.errors import PrunekitError
 from prunekit.io import write_json
-from prunekit.latency.measure import PLATFORMS, measure, pinned_threads, platform_record, steady_allocator
+from prunekit.latency.measure import measure
+from prunekit.latency.platforms import Platform, get_platform
+from prunekit.latency.timing import CLOCKS
 from prunekit.latency.sites import ProbeCache, Site, probe_sites, reachable_removals, trace_sites
 from prunekit.structure import ModelStructure, analyze, pruned_copy
 
 FORMAT = "prunekit-latency-table"
 VERSION = 1
-PLATFORM_KEYS = ("name", "device", "threads")
-"""Fields of the platform record that must match for a table to be used (library versions only warn)."""
+PLATFORM_KEYS = ("name", "device", "threads", "clock")
+"""Fields of the platform record that must match for a table to be used (library versions only warn;
+tables from before clocks were recorded were timed by the wall clock)."""
 CALIBRATION_KEEP = (1.0, 0.75, 0.5, 0.25)
 """Share of every group's channels kept in the networks measured to calibrate a table."""
+VERSION_KEYS = ("torch", "onnxruntime", "openvino", "cuda")
+"""Library versions of the platform record: a table measured with others is used, with a warning."""
+CALIBRATION_ROUNDS = 3
+"""Interleaved measurement rounds of the calibration networks (the lowest median of each counts)."""
 MAX_COMBINATIONS = 20000
 """A layer whose widths depend on more groups than this many combinations is timed on demand only."""
 
@@ -58,12 +65,11 @@ class LatencyTable:
     prices networks that are not built yet. ``save``/``load`` keep it as JSON.
     """
 
-    def __init__(self, platform: str = "torch-cpu", threads: int | None = None, *,
-                 entry_time_s: float = 0.02, record: dict[str, Any] | None = None) -> None:
-        if platform not in PLATFORMS:
-            raise PrunekitError(f"unknown platform {platform!r}; valid platforms: {', '.join(PLATFORMS)}")
-        self.platform = platform
-        self.record = record or platform_record(platform, threads)
+    def __init__(self, platform: str | Platform = "torch-cpu", threads: int | None = None, *,
+                 entry_time_s: float = 0.02, record: dict[str, Any] | None = None, **options: Any) -> None:
+        self.backend = get_platform(platform, **options)
+        self.platform = self.backend.name
+        self.record = record or self.backend.record(threads)
         self.threads = self.record.get("threads")
         self.entry_time_s = entry_time_s
         self.entries: dict[str, float] = {}
@@ -78,18 +84,9 @@ class LatencyTable:
     # -- timing ----------------------------------------------------------------------------------
 
     def time_layer(self, module: nn.Module, input_shape: tuple[int, ...]) -> float:
-        """Milliseconds of one call of ``module`` on a random input of ``input_shape``.
-
-        On torch-cpu a lean loop (median of blocks of ~``entry_time_s / 9`` s) replaces
-        torch.utils.benchmark's autorange, whose own cost (~0.1 s a call) would dominate a table of
-        ten thousand small layers; other platforms use :func:`measure` with a short run.
-        """
-        module = module.eval()
-        x = torch.randn(input_shape)
-        if self.platform == "torch-cpu":
-            return time_blocks(module, x, self.threads, self.entry_time_s)
-        return measure(module, x, self.platform, threads=self.threads, warmup=3, repeats=7,
-                       min_time_s=self.entry_time_s).median_ms
+        """Milliseconds of one call of ``module`` on a random input of ``input_shape``, about ``entry_time_s`` of
+        timing (see each platform's ``time_layer``: on ONNX platforms the layer alone is exported and run)."""
+        return self.backend.time_layer(module.eval(), torch.randn(input_shape), self.threads, self.entry_time_s)
 
     def _add(self, key: str, ms: float, on_demand: bool) -> float:
         self.entries[key] = ms
@@ -151,23 +148,28 @@ class LatencyTable:
         return lambda removed: self.calibrated(self.layers_sum(sites, removed), example_inputs)
 
     def calibrate(self, model: nn.Module, example_inputs: torch.Tensor, *, round_to: int = 8,
-                  keep: Iterable[float] = CALIBRATION_KEEP, min_time_s: float = 0.5) -> dict[str, Any]:
+                  keep: Iterable[float] = CALIBRATION_KEEP, min_time_s: float = 0.5,
+                  rounds: int = CALIBRATION_ROUNDS) -> dict[str, Any]:
         """Fit ``measured = scale * layers_sum + offset`` on ``model`` and uniformly thinned copies of it.
 
-        Each network is measured for real (median of ``min_time_s`` seconds of runs) and its layer
-        sum taken from the table (missing layers measured); the fit is stored for this input shape.
+        Each network is measured for real (median of ``min_time_s`` seconds of runs) in ``rounds``
+        interleaved rounds, and the lowest median counts: other jobs on a shared machine only ever
+        add time, and a burst of them during one network's turn would tilt the line. Its layer sum
+        comes from the table (missing layers measured); the fit is stored for this input shape.
         """
         structure = analyze(copy.deepcopy(model).eval(), example_inputs, round_to=round_to)
-        points = []
-        for share in keep:
-            s = pruned_copy(structure, {g.name: structure.round_removal(g.name, int(round((1 - share) * g.channels)))
-                                        for g in structure.groups})
-            measured = measure(s.model, example_inputs, self.platform, threads=self.threads, min_time_s=min_time_s)
-            raw = self.layers_sum(trace_sites(s.model, example_inputs))
-            points.append({"keep": share, "layers_sum_ms": raw, "measured_ms": measured.median_ms,
-                           "noise": measured.noise})
+        nets = {share: pruned_copy(structure, {g.name: structure.round_removal(g.name, int(round((1 - share) * g.channels)))
+                                               for g in structure.groups}).model for share in keep}
+        best: dict[float, Any] = {}
+        for _ in range(max(1, rounds)):
+            for share, net in nets.items():
+                m = measure(net, example_inputs, self.backend, threads=self.threads, min_time_s=min_time_s)
+                if share not in best or m.median_ms < best[share].median_ms:
+                    best[share] = m
+        points = [{"keep": share, "layers_sum_ms": self.layers_sum(trace_sites(net, example_inputs)),
+                   "measured_ms": best[share].median_ms, "noise": best[share].noise} for share, net in nets.items()]
         scale, offset = _fit_line([p["layers_sum_ms"] for p in points], [p["measured_ms"] for p in points])
-        fit = {"scale": scale, "offset": offset, "points": points}
+        fit = {"scale": scale, "offset": offset, "rounds": max(1, rounds), "points": points}
         self.calibration[shape_key(example_inputs)] = fit
         self._dirty = True
         return fit
@@ -194,9 +196,11 @@ class LatencyTable:
             self.save()
 
     @classmethod
-    def load(cls, path: str | Path, platform: str | None = None, threads: int | None = None, *,
-             force: bool = False) -> "LatencyTable":
-        """Read a table; refuse one measured on another platform (name, device, threads) unless ``force``."""
+    def load(cls, path: str | Path, platform: str | Platform | None = None, threads: int | None = None, *,
+             force: bool = False, **options: Any) -> "LatencyTable":
+        """Read a table; refuse one measured on another platform (name, device, threads) unless ``force``.
+
+        ``options`` make the platform (e.g. ``command=`` for ``"command"``) that measures missing entries."""
         path = Path(path)
         try:
             doc = json.loads(path.read_text())
@@ -210,17 +214,20 @@ class LatencyTable:
         if doc.get("version") != VERSION:
             raise PrunekitError(f"latency table {path} has format version {doc.get('version')}; this prunekit reads {VERSION}")
         record = doc.get("platform") or {}
-        table = cls(record.get("name", "torch-cpu"), record.get("threads"), entry_time_s=doc.get("entry_time_s", 0.02),
-                    record=record)
+        record = {"clock": "wall", **record}
+        if platform is None and record["clock"] in CLOCKS:  # a table named by its file alone keeps its clock
+            options = {"clock": record["clock"], **options}
+        table = cls(platform or record.get("name", "torch-cpu"), record.get("threads"),
+                    entry_time_s=doc.get("entry_time_s", 0.02), record=record, **options)
         if platform is not None or not force:
-            here = platform_record(platform or table.platform, threads if threads is not None else record.get("threads"))
+            here = table.backend.record(threads if threads is not None else record.get("threads"))
             different = [k for k in PLATFORM_KEYS if record.get(k) != here.get(k)]
             if different and not force:
                 theirs = ", ".join(f"{k} {record.get(k)!r}" for k in different)
                 ours = ", ".join(f"{k} {here.get(k)!r}" for k in different)
                 raise PrunekitError(f"latency table {path} was measured on another platform ({theirs}; here: {ours}); "
                                     "build one here, or force its use (--force-lut / force=True)")
-            versions = [k for k in ("torch", "onnxruntime", "cuda") if k in record and record.get(k) != here.get(k)]
+            versions = [k for k in VERSION_KEYS if k in record and record.get(k) != here.get(k)]
             if versions and not different:
                 warnings.warn(f"latency table {path} was measured with other library versions "
                               f"({', '.join(f'{k} {record[k]}' for k in versions)}); timings may differ", stacklevel=2)
@@ -241,26 +248,6 @@ class LatencyTable:
     def __repr__(self) -> str:
         return (f"LatencyTable({self.platform} on {self.record.get('device')}, {self.record.get('threads')} threads, "
                 f"{len(self.entries)} entries, calibrated for {sorted(self.calibration) or 'nothing'})")
-
-
-def time_blocks(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, threads: int | None, total_s: float,
-                blocks: int = 9) -> float:
-    """Median milliseconds of ``fn(x)`` over ``blocks`` blocks of repeated calls, each about ``total_s / blocks`` s."""
-    steady_allocator()
-    with pinned_threads(threads), torch.inference_mode():
-        fn(x)
-        t0 = time.perf_counter()
-        fn(x)
-        once = max(time.perf_counter() - t0, 1e-7)
-        number = max(1, int(total_s / blocks / once))
-        times = []
-        for _ in range(blocks):
-            t0 = time.perf_counter()
-            for _ in range(number):
-                fn(x)
-            times.append((time.perf_counter() - t0) / number)
-    times.sort()
-    return times[len(times) // 2] * 1000
 
 
 def _fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -286,7 +273,7 @@ def _combinations(structure: ModelStructure, site: Site) -> list[dict[str, int]]
 def build_lut(
     model: nn.Module,
     example_inputs: torch.Tensor,
-    platform: str = "torch-cpu",
+    platform: str | Platform = "torch-cpu",
     *,
     min_channels_step: int = 8,
     threads: int | None = None,
@@ -309,8 +296,9 @@ def build_lut(
     """
     t0 = time.perf_counter()
     table = table or LatencyTable(platform, threads, entry_time_s=entry_time_s)
-    if table.platform != platform:
-        raise PrunekitError(f"the table is for platform {table.platform}, not {platform}")
+    name = platform.name if isinstance(platform, Platform) else platform
+    if table.platform != name:
+        raise PrunekitError(f"the table is for platform {table.platform}, not {name}")
     structure = analyze(copy.deepcopy(model).eval(), example_inputs, round_to=min_channels_step, exclude=exclude)
     todo: dict[str, tuple[Site, dict[str, int]]] = {}
     for site in probe_sites(structure, example_inputs):
@@ -318,7 +306,7 @@ def build_lut(
             key = site.signature(removed)
             if key is not None and key not in table.entries and key not in todo:
                 todo[key] = (site, removed)
-    bar = tqdm(todo.items(), desc=f"latency table ({platform})", disable=not progress or None, file=sys.stderr,
+    bar = tqdm(todo.items(), desc=f"latency table ({table.platform})", disable=not progress or None, file=sys.stderr,
                unit="layer")
     saved_at = time.monotonic()
     try:

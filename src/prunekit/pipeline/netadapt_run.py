@@ -189,7 +189,8 @@ def migrate_saved(saved: dict[str, Any]) -> dict[str, Any]:
     saved = dict(saved)
     extra = saved.pop("extra", None) or {}
     names = {"platform": "platform", "mode": "latency_mode", "lut": "lut", "threads": "threads",
-             "force_lut": "force_lut", "batch_size": "latency_batch"}
+             "force_lut": "force_lut", "batch_size": "latency_batch", "clock": "latency_clock",
+             "measure_command": "measure_command"}
     if extra:
         saved["latency"] = {**saved.get("latency", {}), **{names[k]: v for k, v in extra.items() if k in names}}
     return saved

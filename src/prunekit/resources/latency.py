@@ -14,7 +14,8 @@ def latency(context: MetricContext) -> ResourceMetric:
     cfg = context.options.get("latency") or LatencyConfig()
     return LatencyMetric(platform=cfg.platform, mode=cfg.latency_mode, lut=cfg.lut, threads=cfg.threads,
                          batch_size=cfg.latency_batch, min_channels_step=context.min_channels_step,
-                         force_lut=cfg.force_lut, progress=context.progress)
+                         force_lut=cfg.force_lut, progress=context.progress, clock=cfg.latency_clock,
+                         measure_command=cfg.measure_command)
 
 
 latency.oneshot = False  # type: ignore[attr-defined]  # one-shot pruning has no latency options: NetAdapt prices it
