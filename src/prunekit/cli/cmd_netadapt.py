@@ -13,7 +13,7 @@ from prunekit.io import read_json
 from prunekit.pipeline.netadapt_step import netadapt_checkpoint
 from prunekit.pipeline.steps import recorded_data_config
 from prunekit.pipeline.workdir import WorkDir
-from prunekit.reports import model_summary_table
+from prunekit.reports import metric_of, model_summary_table
 
 NAME = "netadapt"
 HELP = "adapt a checkpoint to a resource budget with NetAdapt (resumable)"
@@ -40,7 +40,7 @@ def report(result, work_dir: Path) -> int:
     start = read_json(WorkDir(work_dir).iteration_dir(0) / "metrics.json")
     m = result.metrics
     print(model_summary_table([("start", start), ("adapted", m)]))
-    print(f"test accuracy: {m['test_accuracy']:.4f}  (working folder: {work_dir})")
+    print(f"test {metric_of(m)}: {m['test_accuracy']:.4f}  (working folder: {work_dir})")
     measured = m.get("latency_measured_ms")
     if measured is not None:
         predicted = f" (predicted {m['latency_predicted_ms']:.3f} ms)" if "latency_predicted_ms" in m else ""
