@@ -7,7 +7,7 @@ import argparse
 from prunekit.cli.options import add_data_args, add_trust_args, data_config
 from prunekit.pipeline import evaluate_checkpoint
 from prunekit.pipeline.steps import recorded_data_config
-from prunekit.reports import model_summary_table
+from prunekit.reports import metric_of, model_summary_table
 
 NAME = "eval"
 HELP = "evaluate a checkpoint folder: test/validation accuracy, MACs, params"
@@ -26,5 +26,5 @@ def run(args: argparse.Namespace) -> int:
     recorded = recorded_data_config(args.checkpoint)
     metrics = evaluate_checkpoint(args.checkpoint, data_config(args, recorded), args.device or "cpu")
     print(model_summary_table([(str(args.checkpoint), metrics)]))
-    print(f"test accuracy: {metrics['test_accuracy']:.4f}")
+    print(f"test {metric_of(metrics)}: {metrics['test_accuracy']:.4f}")
     return 0

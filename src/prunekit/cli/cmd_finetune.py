@@ -9,7 +9,7 @@ from prunekit.io import read_description
 from prunekit.pipeline import DataConfig
 from prunekit.pipeline.prune_step import finetune_checkpoint
 from prunekit.pipeline.run import FINETUNE_DEFAULTS
-from prunekit.reports import model_summary_table
+from prunekit.reports import metric_of, model_summary_table
 from prunekit.training import TrainConfig
 
 NAME = "finetune"
@@ -37,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
                                  data_cfg=data_config(args, recorded), progress=not args.quiet,
                                  overwrite=args.overwrite)
     print(model_summary_table([("before", result["before"]), ("fine-tuned", result["after"])]))
-    print(f"test accuracy: {result['after']['test_accuracy']:.4f}")
+    print(f"test {metric_of(result['after'])}: {result['after']['test_accuracy']:.4f}")
     return 0

@@ -9,7 +9,7 @@ from prunekit.pipeline.workdir import WorkDir
 from prunekit.reports import format_table, human, plot_tradeoff
 
 NAME = "history"
-HELP = "show a NetAdapt run's iterations (table) and plot accuracy against resource (PNG)"
+HELP = "show a NetAdapt run's iterations (table) and plot accuracy (or the run's metric) against resource (PNG)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,14 +24,16 @@ def run(args: argparse.Namespace) -> int:
     config = work.config()
     resource = config["netadapt"]["resource"]
     start = config["start"]
+    metric = config.get("metric", "accuracy")
     history = work.history()
     rows = [[0, "-", human(start["resource"]), "100.0%", f"{start['accuracy']:.4f}", "(start)", "-", "-", "-"]]
     for h in history:
         ok = sum(c["status"] == "ok" for c in h["candidates"])
         rows.append([h["iteration"], human(h["target"]), human(h["resource"]), f"{h['resource'] / start['resource']:.1%}",
                      f"{h['accuracy']:.4f}", h["group"], h["channels"], ok, f"{h['seconds']:.1f}"])
-    print(format_table(rows, ["iter", "target", resource, "of start", "val acc", "group pruned", "width", "candidates", "s"]))
+    header = "val acc" if metric == "accuracy" else f"val {metric}"
+    print(format_table(rows, ["iter", "target", resource, "of start", header, "group pruned", "width", "candidates", "s"]))
     plot = plot_tradeoff(history, start, resource, args.plot or Path(args.work_dir) / "tradeoff.png",
-                         title=f"NetAdapt: {Path(args.work_dir).name}")
+                         title=f"NetAdapt: {Path(args.work_dir).name}", metric=metric)
     print(f"plot: {plot}")
     return 0

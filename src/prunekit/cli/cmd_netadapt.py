@@ -14,7 +14,7 @@ from prunekit.io import read_json
 from prunekit.pipeline.netadapt_step import netadapt_checkpoint
 from prunekit.pipeline.steps import recorded_data_config
 from prunekit.pipeline.workdir import WorkDir
-from prunekit.reports import human, model_summary_table
+from prunekit.reports import human, metric_of, model_summary_table
 
 NAME = "netadapt"
 HELP = "adapt a checkpoint to a resource budget with NetAdapt (resumable)"
@@ -41,7 +41,7 @@ def report(result, work_dir: Path) -> int:
     start = read_json(WorkDir(work_dir).iteration_dir(0) / "metrics.json")
     m = result.metrics
     print(model_summary_table([("start", start), ("adapted", m)]))
-    print(f"test accuracy: {m['test_accuracy']:.4f}  (working folder: {work_dir})")
+    print(f"test {metric_of(m)}: {m['test_accuracy']:.4f}  (working folder: {work_dir})")
     resource = WorkDir(work_dir).config()["netadapt"]["resource"]
     if resource != "latency" and m.get(resource) is not None:
         met = "met" if m[resource] <= m["budget"] else "NOT met"

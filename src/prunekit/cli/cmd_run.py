@@ -15,7 +15,7 @@ from prunekit.criteria import list_criteria
 from prunekit.errors import PrunekitError
 from prunekit.pipeline.context import DataConfig
 from prunekit.pipeline.run import RunPlan, parse_steps, run_pipeline
-from prunekit.reports import model_summary_table
+from prunekit.reports import metric_of, model_summary_table
 
 NAME = "run"
 HELP = "run the pipeline: 1 train base model, 2 prune, 3 fine-tune (any subset, e.g. --step 123)"
@@ -84,5 +84,5 @@ def run(args: argparse.Namespace) -> int:
     """Run the selected steps, each reading the previous step's folder under ``--out``."""
     summary = run_pipeline(plan_from_args(args))
     print(model_summary_table(summary))
-    print(f"test accuracy: {summary[-1][1]['test_accuracy']:.4f}")
+    print(f"test {metric_of(summary[-1][1])}: {summary[-1][1]['test_accuracy']:.4f}")
     return 0

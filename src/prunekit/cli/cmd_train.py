@@ -10,7 +10,7 @@ from prunekit.cli.options import (
 )
 from prunekit.errors import PrunekitError
 from prunekit.pipeline import train_base
-from prunekit.reports import model_summary_table
+from prunekit.reports import metric_of, model_summary_table
 
 NAME = "train"
 HELP = "train a model on a dataset and save a checkpoint folder"
@@ -36,5 +36,5 @@ def run(args: argparse.Namespace) -> int:
                          model_kwargs=parse_model_args(args.model_arg), weights=args.weights,
                          progress=not args.quiet, overwrite=args.overwrite)
     print(model_summary_table([(args.model, metrics)]))
-    print(f"test accuracy: {metrics['test_accuracy']:.4f}  (checkpoint: {args.out})")
+    print(f"test {metric_of(metrics)}: {metrics['test_accuracy']:.4f}  (checkpoint: {args.out})")
     return 0

@@ -253,6 +253,24 @@ def add_weights_arg(p: argparse.ArgumentParser) -> None:
                         "(read with weights_only=True: no pickled code)")
 
 
+def user_functions_given(args: argparse.Namespace, from_config: dict[str, Any], trust_all: bool) -> list[str]:
+    """The --loss / --metric ``package.module:function`` names given on the command line (allowed to be imported);
+    one named only by a --config file is refused unless --trust-factory is given."""
+    from prunekit.training.tasks import is_user_function
+
+    names = []
+    for key in ("loss", "metric"):
+        value = getattr(args, key, None)
+        if not is_user_function(value):
+            continue
+        if from_config.get(key) == value and not trust_all:
+            raise PrunekitError(f"config file {args.config} names the {key} {value}, code of yours; a config file is "
+                                f"data, not code: give --{key} {value} on the command line instead (and remove it from "
+                                "the file), or pass --trust-factory")
+        names.append(value)
+    return names
+
+
 @contextmanager
 def trust_from_args(args: argparse.Namespace) -> Iterator[None]:
     """Within the block, checkpoints may import the factories the command line names (--model-factory, and a
@@ -273,5 +291,6 @@ def trust_from_args(args: argparse.Namespace) -> Iterator[None]:
         if from_config.get("model") == model:
             check_trusted(model, f"config file {args.config}", names, trust_all, kind="a config file")
         names.append(model)
+    names += user_functions_given(args, from_config, trust_all)
     with trusting(names, trust_all):
         yield

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Union
+from typing import Any, Iterator, Union
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 @dataclass
 class TensorSplit:
-    """A split held in memory: normalised float images ``x`` [N, C, H, W] and integer labels ``y`` [N]."""
+    """A split held in memory: normalised float images ``x`` [N, C, H, W] and integer labels ``y`` [N]
+    (or segmentation masks [N, H, W]: a class index per pixel)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -44,6 +45,9 @@ class DataBundle:
     input_size: tuple[int, int]
     augment: str = "none"
     info: dict = field(default_factory=dict)
+    task: Any = None
+    """The task's loss and metric on this data (a ``prunekit.training.tasks.Objective``, set by the pipeline's
+    data settings); None: classification."""
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

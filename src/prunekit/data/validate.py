@@ -1,7 +1,8 @@
 """Bad data refused before any work: checks every dataset passes at load time, and the fit of data to a model.
 
 ``load_dataset`` runs :func:`validate_raw` on every loader's output (finite values, integer labels
-in range, one shape for every sample, no empty split) and :func:`check_splits` on the final splits.
+in range, one per sample or one per pixel for segmentation masks, one shape for every sample, no
+empty split) and :func:`check_splits` on the final splits.
 The checks are vectorised (60k MNIST images take well under a second). Streamed splits (image
 folders) are decoded from image files, so their pixels are finite by construction: only their
 first sample's shape and their label list are checked.
@@ -37,27 +38,59 @@ def check_finite(x: torch.Tensor, where: str) -> None:
             raise PrunekitError(f"{where}: sample {index} holds a NaN or infinite value; fix or remove that sample")
 
 
-def check_labels(y: torch.Tensor, num_classes: int | None, where: str) -> None:
-    """Refuse labels that are not integer class indices in [0, num_classes) (range unchecked when None)."""
-    if y.dim() != 1:
-        raise PrunekitError(f"{where}: labels must be one integer per sample, got shape {list(y.shape)}")
+def _first(bad: torch.Tensor, y: torch.Tensor, start: int) -> tuple[str, float]:
+    """Where the first True of ``bad`` is ('sample 3', or 'pixel (row, col) of sample 3' in masks; sample
+    numbers offset by ``start``) and its label."""
+    index = tuple(int(i) for i in bad.nonzero()[0])
+    sample = start + index[0]
+    where = f"sample {sample}" if len(index) == 1 else f"pixel {index[1:]} of sample {sample}"
+    return where, float(y[index])
+
+
+def check_labels(y: torch.Tensor, num_classes: int | None, where: str, size: Sequence[int] | None = None) -> None:
+    """Refuse labels that are not integer class indices in [0, num_classes) (range unchecked when None): one per
+    sample [N], or one per pixel [N, H, W] (segmentation masks; of ``size`` (H, W) when given)."""
+    if y.dim() not in (1, 3):
+        raise PrunekitError(f"{where}: labels must be one integer per sample [N] or per pixel [N, H, W] "
+                            f"(segmentation masks), got shape {list(y.shape)}")
+    if y.dim() == 3 and size is not None and tuple(y.shape[1:]) != tuple(size):
+        raise PrunekitError(f"{where}: masks are {y.shape[1]}x{y.shape[2]} but the images {size[0]}x{size[1]}; "
+                            "a mask has one label per pixel of its image")
     if len(y) == 0:
         return
+    for start in range(0, len(y), CHUNK):
+        _check_label_chunk(y[start:start + CHUNK], start, num_classes, where)
+
+
+def _check_label_chunk(y: torch.Tensor, start: int, num_classes: int | None, where: str) -> None:
+    def refuse(bad: torch.Tensor, why: str) -> None:
+        at, value = _first(bad, y, start)
+        label = str(int(value)) if value.is_integer() else f"{value:g}"
+        raise PrunekitError(f"{where}: label {label} of {at} {why}")
+
     if torch.is_floating_point(y):
         bad = ~torch.isfinite(y) | (y != y.round())
         if bool(bad.any()):
-            i = int(bad.nonzero()[0])
-            raise PrunekitError(f"{where}: label {float(y[i]):g} of sample {i} is not an integer; "
-                                "labels are class indices 0, 1, 2, ...")
+            refuse(bad, "is not an integer; labels are class indices 0, 1, 2, ...")
     elif y.dtype == torch.bool or y.is_complex():
         raise PrunekitError(f"{where}: labels must be integers, got {y.dtype}")
     if bool((y < 0).any()):
-        i = int((y < 0).nonzero()[0])
-        raise PrunekitError(f"{where}: label {int(y[i])} of sample {i} is negative; labels are class indices 0, 1, 2, ...")
+        refuse(y < 0, "is negative; labels are class indices 0, 1, 2, ...")
     if num_classes is not None and bool((y >= num_classes).any()):
-        i = int((y >= num_classes).nonzero()[0])
-        raise PrunekitError(f"{where}: label {int(y[i])} of sample {i} is out of range for {num_classes} classes "
-                            f"(valid: 0-{num_classes - 1})")
+        refuse(y >= num_classes, f"is out of range for {num_classes} classes (valid: 0-{num_classes - 1})")
+
+
+def target_kind(split: Split) -> str | None:
+    """``labels`` (one per sample) or ``masks`` (one per pixel) (a streamed split: by its first sample); None
+    when the split is empty."""
+    if isinstance(split, TensorSplit):
+        return "masks" if split.y.dim() == 3 else "labels"
+    if _labels_of(split) is not None:
+        return "labels"
+    if len(split) == 0:  # type: ignore[arg-type]
+        return None
+    y = split[0][1]
+    return "masks" if torch.is_tensor(y) and y.dim() == 2 else "labels"
 
 
 def check_classes_present(y: torch.Tensor, where: str) -> int:
@@ -80,6 +113,9 @@ def check_shapes(x: torch.Tensor, y: torch.Tensor, shape: Sequence[int], where: 
         raise PrunekitError(f"{where}: samples have shape {list(x.shape[1:])}, expected {list(shape)} (C, H, W)")
     if len(x) != len(y):
         raise PrunekitError(f"{where}: {len(x)} samples but {len(y)} labels")
+    if y.dim() == 3 and tuple(y.shape[1:]) != tuple(x.shape[2:]):
+        raise PrunekitError(f"{where}: masks are {y.shape[1]}x{y.shape[2]} but the images {x.shape[2]}x{x.shape[3]}; "
+                            "a mask has one label per pixel of its image")
 
 
 def _labels_of(split: Split) -> torch.Tensor | None:
@@ -91,7 +127,7 @@ def _labels_of(split: Split) -> torch.Tensor | None:
 
 
 def check_split(split: Split, shape: Sequence[int], num_classes: int, where: str) -> None:
-    """Every check on one split: not empty, one shape, finite values, labels in range."""
+    """Every check on one split: not empty, one shape, finite values, labels (or mask pixels) in range."""
     if len(split) == 0:  # type: ignore[arg-type]
         raise PrunekitError(f"{where} is empty: it has no samples")
     if isinstance(split, TensorSplit):
@@ -105,6 +141,8 @@ def check_split(split: Split, shape: Sequence[int], num_classes: int, where: str
     labels = _labels_of(split)
     if labels is not None:
         check_labels(labels, num_classes, where)
+    elif torch.is_tensor(split[0][1]) and split[0][1].dim() == 2:  # a streamed mask: its first one is checked
+        check_labels(split[0][1].unsqueeze(0), num_classes, where, size=shape[1:])
 
 
 def _where(name: str, raw: "RawData", split: str) -> str:
@@ -140,7 +178,8 @@ def check_fits(data: DataBundle, input_shape: tuple, num_classes: int | None, so
 
     ``source`` names the model (e.g. the checkpoint folder) in the one-line message. A dataset whose
     class count comes from its labels (JSON, CSV) may have fewer classes than the model's outputs
-    (a test file may lack the last class); a dataset with a fixed class count must match exactly.
+    (a test file may lack the last class); a dataset with a fixed class count must match exactly. For
+    segmentation data (masks) the classes are the model's per-pixel output channels.
     """
     shape = tuple(int(s) for s in input_shape)
     if len(shape) == 4:  # a batch shape (N, C, H, W)

@@ -53,3 +53,10 @@ def check_trusted(name: str, origin: str, model_factory: str | Iterable[str] | N
     raise PrunekitError(f"{origin} asks to import {what} to build its model; {kind} is data, not code: "
                         f"pass --model-factory {what} (or --trust-factory; Python: model_factory= or "
                         "trust_factory=True) if you trust it")
+
+
+def allowed(name: str) -> bool:
+    """Whether the current :func:`trusting` block lets files name ``name`` (a user's ``package.module:function``
+    loss, metric or factory): named in it, or every name trusted."""
+    names, trust_all = _TRUST.get()
+    return trust_all or name in names

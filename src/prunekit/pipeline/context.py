@@ -1,4 +1,5 @@
-"""Data settings that travel with a checkpoint, so later steps (eval, prune, fine-tune) reload the same splits."""
+"""Data settings that travel with a checkpoint, so later steps (eval, prune, fine-tune, NetAdapt) reload the same
+splits and score them the same way (the task's loss and metric)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from prunekit.data import DataBundle, list_datasets, load_dataset
+from prunekit.data.validate import target_kind
 from prunekit.errors import PrunekitError
 from prunekit.settings import Settings, setting
+from prunekit.training.tasks import Objective, list_tasks, make_objective
 
 
 @dataclass
@@ -24,6 +27,16 @@ class DataConfig(Settings):
     augment: bool | None = setting(None, "random 4-pixel crops and horizontal flips while training "
                                          "(default: on for CIFAR only)")
     image_size: int | None = setting(None, "resize every image to N x N pixels (e.g. 32 for CIFAR-sized models)")
+    task: str = setting("classification", "what the labels are and how predictions are scored: classification "
+                                          "(cross-entropy, top-1 accuracy) or segmentation (masks: per-pixel "
+                                          "cross-entropy, mean IoU)", choices=list_tasks)
+    loss: str | None = setting(None, "your loss instead of the task's: package.module:function(outputs, targets) -> "
+                                     "scalar tensor (imported only when named on the command line or with "
+                                     "--trust-factory)", metavar="PKG.MODULE:FUNCTION")
+    metric: str | None = setting(None, "your metric instead of the task's (higher is better; the 'accuracy' figures "
+                                       "hold it): package.module:function(outputs, targets) -> the batch's mean, "
+                                       "or a class with update() and compute(); or accuracy, miou",
+                                 metavar="PKG.MODULE:FUNCTION")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -35,8 +48,8 @@ class DataConfig(Settings):
                 raise PrunekitError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
 
     def load(self) -> DataBundle:
-        """Load the dataset with these settings."""
-        return load_dataset(
+        """Load the dataset with these settings, its task's loss and metric attached (``data.task``)."""
+        data = load_dataset(
             self.dataset,
             self.data_dir,
             download=self.download,
@@ -47,6 +60,18 @@ class DataConfig(Settings):
             augment=self.augment,
             image_size=self.image_size,
         )
+        data.task = self.objective(data)
+        return data
+
+    def objective(self, data: DataBundle) -> Objective:
+        """The task's loss and metric for ``data`` (refused when the task's targets are not the data's)."""
+        task = make_objective(self.task, self.loss, self.metric, data.num_classes)
+        kind = target_kind(data.train)
+        if kind is not None and kind != task.targets:
+            what = {"masks": "masks (a label per pixel)", "labels": "labels (one per sample)"}
+            raise PrunekitError(f"dataset {data.name} has {what[kind]} but task {self.task} expects {task.targets}: "
+                                f"pass --task {'segmentation' if kind == 'masks' else 'classification'}")
+        return task
 
     @classmethod
     def recorded(cls, d: dict[str, Any] | None, source: str = "recorded data settings") -> "DataConfig":

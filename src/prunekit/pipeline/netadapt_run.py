@@ -29,9 +29,11 @@ class WorkDirEvents(NetAdaptEvents):
 
     def __init__(self, work: WorkDir, meta: dict[str, Any], *, log: Callable[[str], None] = print,
                  progress: bool = True, save_interval: int = 0, resource: str = "macs",
-                 figures: Callable[..., dict[str, Any]] | None = None) -> None:
+                 figures: Callable[..., dict[str, Any]] | None = None, metric_name: str = "accuracy") -> None:
         self.work, self.meta, self.log, self.progress = work, meta, log, progress
         self.save_interval, self.resource, self.figures = save_interval, resource, figures
+        self.metric_name = metric_name
+        self.acc = "acc" if metric_name == "accuracy" else metric_name
         self.base: float | None = None
         self._bar: tqdm | None = None
 
@@ -41,10 +43,10 @@ class WorkDirEvents(NetAdaptEvents):
         self.base = start["resource"]
         self.work.save_model(self.work.iteration_dir(0), model, self._figures(model, start["accuracy"],
                                                                               start["resource"], 0), self._meta(0))
-        self.work.start({"netadapt": config.to_dict(), "start": start, "meta": self.meta})
+        self.work.start({"netadapt": config.to_dict(), "start": start, "meta": self.meta, "metric": self.metric_name})
         budget = config.budget if config.budget is not None else config.budget_ratio * start["resource"]
         self.log(f"NetAdapt: {config.resource} {human(start['resource'])} -> budget {human(budget)} "
-                 f"({budget / start['resource']:.1%}), val acc {start['accuracy']:.4f}, scoring {config.scoring}; "
+                 f"({budget / start['resource']:.1%}), val {self.acc} {start['accuracy']:.4f}, scoring {config.scoring}; "
                  f"working folder {self.work.path}")
 
     def candidate(self, iteration: int, result: CandidateResult, done: int, total: int) -> None:
@@ -58,7 +60,7 @@ class WorkDirEvents(NetAdaptEvents):
             self._bar = tqdm(total=total, desc=f"iter {iteration} candidates", leave=False, file=sys.stderr,
                              disable=not self.progress or None)
         acc = f"{result.accuracy:.3f}" if result.accuracy is not None else result.status
-        self._bar.set_postfix(group=result.group, acc=acc, refresh=False)
+        self._bar.set_postfix({"group": result.group, self.acc: acc}, refresh=False)
         self._bar.update(1)
 
     def wants_candidate_models(self, iteration: int) -> bool:
@@ -76,7 +78,7 @@ class WorkDirEvents(NetAdaptEvents):
         more = f" and {len(record['cuts']) - 1} more" if len(record.get("cuts", [])) > 1 else ""
         self.log(f"iter {n:3d}: target {human(record['target'])}, chose {record['group']} "
                  f"(-{record['removed']} -> {record['channels']} ch){more}, {self.resource} {human(record['resource'])}"
-                 f"{share}, val acc {record['accuracy']:.4f}, {record['seconds']:.1f}s")
+                 f"{share}, val {self.acc} {record['accuracy']:.4f}, {record['seconds']:.1f}s")
 
     def message(self, text: str) -> None:
         """A note for the user."""
@@ -89,7 +91,8 @@ class WorkDirEvents(NetAdaptEvents):
             self._bar = None
 
     def _figures(self, model: nn.Module, accuracy: float | None, resource: float | None, iteration: int) -> dict:
-        return self.figures(model, accuracy, resource, iteration) if self.figures else {}
+        figures = self.figures(model, accuracy, resource, iteration) if self.figures else {}
+        return figures if self.metric_name == "accuracy" else {**figures, "metric": self.metric_name}
 
     def _meta(self, iteration: int) -> dict[str, Any]:
         return {**self.meta, "netadapt_iteration": iteration}
@@ -105,6 +108,11 @@ class NetAdapt:
     TinyNeuralNetwork's words). ``score`` (a cheaper evaluate for candidates) and
     ``calibration_data`` (seed -> training input batches, for adaptive-BN scoring) are optional.
     ``options`` are the fields of :class:`NetAdaptConfig` (or TinyNeuralNetwork's names for them).
+
+    Any task works: ``evaluate`` returns your metric (mIoU, mAP, a negative loss: higher is better), kept
+    under the ``accuracy`` names of the history and the figures; ``metric_name`` (e.g. ``"miou"``) says
+    which metric they hold, in ``config.json``, every ``metrics.json``, the log and ``prunekit history``'s
+    table and plot.
     """
 
     def __init__(self, model: nn.Module, example_inputs: torch.Tensor, *, finetune: Callable[[nn.Module, int], Any],
@@ -112,13 +120,13 @@ class NetAdapt:
                  calibration_data: Callable[[int], Any] | None = None, work_dir: str | Path | None = None,
                  resume: bool = False, executor=None, metric=None, progress: bool = True,
                  log: Callable[[str], None] = print, meta: dict[str, Any] | None = None,
-                 config: NetAdaptConfig | None = None, **options: Any) -> None:
+                 config: NetAdaptConfig | None = None, metric_name: str = "accuracy", **options: Any) -> None:
         self.model, self.example_inputs = model, example_inputs
         self.task = Task(finetune, evaluate, score, calibration_data)
         self.work = WorkDir(work_dir or tempfile.mkdtemp(prefix="netadapt-"))
         self.resume = resume and self.work.exists()
         self.executor, self.metric, self.progress, self.log = executor, metric, progress, log
-        self.meta = meta or {}
+        self.meta, self.metric_name = meta or {}, metric_name
         self.config = resolve_config(self.work if self.resume else None, config, options)
         self.table: TableGuard | None = None
         if metric is None and TableGuard.applies(self.config):  # --lut FILE changes only if the run completes
@@ -132,7 +140,8 @@ class NetAdapt:
 
     def _events(self) -> WorkDirEvents:
         self.events = WorkDirEvents(self.work, self.meta, log=self.log, progress=self.progress,
-                                    save_interval=self.config.save_interval, resource=self.config.resource)
+                                    save_interval=self.config.save_interval, resource=self.config.resource,
+                                    metric_name=self.metric_name)
         return self.events
 
     def _resume_point(self) -> ResumePoint:
@@ -166,6 +175,8 @@ class NetAdapt:
         if self.table is not None:
             self.table.publish()
         result.work_dir = self.work.path
+        if self.metric_name != "accuracy":
+            result.metrics["metric"] = self.metric_name
         self.work.write_metrics(result.metrics)
         return result
 

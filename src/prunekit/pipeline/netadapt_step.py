@@ -89,7 +89,8 @@ def netadapt_checkpoint(
     meta = {**ckpt.meta, "data": data_cfg.to_dict(), "source": str(checkpoint)}
     search = NetAdapt(ckpt.model, ckpt.example_inputs(), finetune=task.finetune, evaluate=task.evaluate,
                       score=task.score, calibration_data=task.calibration_data, work_dir=work_dir, resume=resuming,
-                      executor=executor, progress=progress, log=log, meta=meta, config=cfg)
+                      executor=executor, progress=progress, log=log, meta=meta, config=cfg,
+                      metric_name=data.task.metric)
     old = set_aside(Path(work_dir)) if not resuming and occupied(Path(work_dir)) else None
     try:
         result = search.run()
@@ -97,7 +98,7 @@ def netadapt_checkpoint(
         if old is not None:
             clean_orphans(work.path)  # the replaced folder goes back if the new run saved nothing yet
         raise
-    test = evaluate(result.model, data.test, device=device)
+    test = evaluate(result.model, data.test, device=device, task=data.task)
     result.model.to("cpu")
     result.metrics.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
     work.write_metrics(result.metrics)

@@ -30,7 +30,7 @@ class DataFinetune:
         cfg = TrainConfig(lr=self.lr, batch_size=self.batch_size, weight_decay=self.weight_decay, scheduler="none",
                           device=self.device, seed=torch.initial_seed() % (2**31))
         train(model, self.data.train, cfg, steps=iters, augment=self.data.augment, teacher=self.teacher,
-              progress=False)
+              progress=False, task=self.data.task)
         model.to("cpu")
         if self.teacher is not None:
             self.teacher.to("cpu")
@@ -38,17 +38,18 @@ class DataFinetune:
 
 class DataEvaluate:
     """``evaluate(model) -> {"accuracy", "loss"}`` on a dataset's hold-out validation split (never the
-    test split), or on a seeded subset of ``samples`` of it."""
+    test split), or on a seeded subset of ``samples`` of it: the data's task's metric (``accuracy`` holds
+    it, ``metric`` names another) and loss."""
 
     def __init__(self, data: DataBundle, device: str = "cpu", samples: int | None = None, seed: int = 0) -> None:
         if len(data.val) == 0:
             raise PrunekitError("NetAdapt scores candidates on a hold-out validation split: set --val-size > 0")
         self.split = take(data.val, samples, seed) if samples and samples < len(data.val) else data.val
-        self.device = device
+        self.device, self.task = device, data.task
 
-    def __call__(self, model: nn.Module) -> dict[str, float]:
-        """Accuracy (0-1) and mean cross-entropy."""
-        result = evaluate(model, self.split, device=self.device)
+    def __call__(self, model: nn.Module) -> dict:
+        """The metric (e.g. accuracy, 0-1) and the mean loss."""
+        result = evaluate(model, self.split, device=self.device, task=self.task)
         model.to("cpu")
         return result
 

@@ -27,10 +27,11 @@ TRAIN_STATE = "train-state"
 
 
 def model_metrics(model: nn.Module, data: DataBundle, device: str = "cpu", topk: int = 1) -> dict[str, Any]:
-    """Test and validation accuracy (and top-k accuracy when ``topk`` > 1), MACs, FLOPs and parameters of ``model``."""
+    """Test and validation accuracy (and top-k accuracy when ``topk`` > 1), MACs, FLOPs and parameters of ``model``.
+    With another metric than accuracy (``data.task``), the accuracy fields hold it and ``metric`` names it."""
     res = measure(model, data.example_inputs())
-    test = evaluate(model, data.test, device=device, topk=topk)
-    val = evaluate(model, data.val, device=device, topk=topk)
+    test = evaluate(model, data.test, device=device, topk=topk, task=data.task)
+    val = evaluate(model, data.val, device=device, topk=topk, task=data.task)
     model.to("cpu")
     key = topk_key(topk)
     extra = {f"test_{key}": test[key], f"val_{key}": val[key]} if topk > 1 else {}
@@ -39,6 +40,7 @@ def model_metrics(model: nn.Module, data: DataBundle, device: str = "cpu", topk:
         "val_accuracy": val["accuracy"],
         **extra,
         "test_loss": test["loss"],
+        **({"metric": test["metric"]} if "metric" in test else {}),
         **res.to_dict(),
     }
 
@@ -101,18 +103,20 @@ def fit_and_save(
         attach_input_shape(model, data.input_shape)
 
         top = topk_key(train_cfg.topk)
+        acc = (data.task.metric if data.task is not None else "accuracy").replace("accuracy", "acc")
 
         def on_epoch(r: dict) -> None:
-            val = f", val acc {r['val_accuracy']:.4f}" if "val_accuracy" in r else ""
+            val = f", val {acc} {r['val_accuracy']:.4f}" if "val_accuracy" in r else ""
             if f"val_{top}" in r:
                 val += f", val top-{train_cfg.topk} {r[f'val_{top}']:.4f}"
             train_k = f", train top-{train_cfg.topk} {r[f'train_{top}']:.4f}" if f"train_{top}" in r else ""
-            log(f"[{desc}] epoch {r['epoch']}: loss {r['train_loss']:.4f}, train acc {r['train_accuracy']:.4f}{train_k}"
+            log(f"[{desc}] epoch {r['epoch']}: loss {r['train_loss']:.4f}, train {acc} {r['train_accuracy']:.4f}{train_k}"
                 f"{val}, {r['samples_per_s']:.0f} samples/s, {r['seconds']:.1f}s")
 
         t0 = time.perf_counter()
         history = train(model, data.train, train_cfg, val_split=data.val, augment=data.augment, teacher=teacher,
-                        log_path=stage / TRAIN_LOG, progress=progress, desc=desc, on_epoch=on_epoch, state_dir=state)
+                        log_path=stage / TRAIN_LOG, progress=progress, desc=desc, on_epoch=on_epoch, state_dir=state,
+                        task=data.task)
         seconds = time.perf_counter() - t0
         model.to("cpu").eval()
         metrics = model_metrics(model, data, topk=train_cfg.topk)

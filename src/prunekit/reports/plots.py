@@ -9,8 +9,9 @@ from prunekit.io import atomic_write
 
 
 def plot_tradeoff(history: Sequence[dict[str, Any]], start: dict[str, Any], resource: str, path: str | Path,
-                  title: str = "NetAdapt") -> Path:
-    """PNG of validation accuracy against resource, one point per iteration (and the starting network)."""
+                  title: str = "NetAdapt", metric: str = "accuracy") -> Path:
+    """PNG of the validation metric (accuracy, or the one ``metric`` names) against resource, one point per
+    iteration (and the starting network)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,7 +27,7 @@ def plot_tradeoff(history: Sequence[dict[str, Any]], start: dict[str, Any], reso
                     xytext=(4, -10), fontsize=8)
     ax.invert_xaxis()
     ax.set_xlabel(f"{resource} (lower is smaller)")
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel(f"validation {metric}")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()

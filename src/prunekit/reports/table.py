@@ -34,8 +34,14 @@ def format_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def metric_of(metrics: dict) -> str:
+    """The name of the metric a metrics record's ``accuracy`` fields hold (``accuracy`` unless it says another)."""
+    return str(metrics.get("metric") or "accuracy")
+
+
 def model_summary_table(named_metrics: Sequence[tuple[str, dict]]) -> str:
-    """One row per (label, metrics): MACs, params, validation and test accuracy, with ratios to the first row."""
+    """One row per (label, metrics): MACs, params, validation and test accuracy (or the metric the metrics name),
+    with ratios to the first row."""
     base = named_metrics[0][1] if named_metrics else {}
     rows = []
     for label, m in named_metrics:
@@ -49,4 +55,6 @@ def model_summary_table(named_metrics: Sequence[tuple[str, dict]]) -> str:
             f"{m['val_accuracy']:.2%}" if m.get("val_accuracy") is not None else None,
             f"{m['test_accuracy']:.2%}" if m.get("test_accuracy") is not None else None,
         ])
-    return format_table(rows, ["model", "MACs", "MACs %", "params", "params %", "val acc", "test acc"])
+    metric = next((metric_of(m) for _, m in named_metrics if m.get("metric")), "accuracy")
+    acc = "acc" if metric == "accuracy" else metric
+    return format_table(rows, ["model", "MACs", "MACs %", "params", "params %", f"val {acc}", f"test {acc}"])

@@ -16,7 +16,9 @@ from torch import nn
 from tqdm import tqdm
 
 from prunekit.data.bundle import Split, batches
+from prunekit.errors import PrunekitError
 from prunekit.training.config import TrainConfig, lr_factor, make_optimizer
+from prunekit.training.tasks import CLASSIFICATION, Objective
 from prunekit.training.state import load_train_state, save_train_state
 
 
@@ -32,13 +34,22 @@ def add_bn_sparsity_grad(model: nn.Module, strength: float) -> None:
             m.weight.grad.add_(strength * torch.sign(m.weight.detach()))
 
 
-def _loss(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | None, cfg: TrainConfig) -> torch.Tensor:
-    ce = F.cross_entropy(logits, y)
+def _loss(task: Objective, logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | None,
+          cfg: TrainConfig) -> torch.Tensor:
+    base = task.loss(logits, y)
     if teacher_logits is None:
-        return ce
+        return base
     t = cfg.distill_temperature
-    kd = F.kl_div(F.log_softmax(logits / t, 1), F.softmax(teacher_logits / t, 1), reduction="batchmean") * t * t
-    return (1 - cfg.distill_alpha) * ce + cfg.distill_alpha * kd
+    # KL divergence of the class scores (dim 1), averaged over samples (and over pixels for dense outputs)
+    positions = logits.numel() / logits.shape[1]
+    kd = F.kl_div(F.log_softmax(logits / t, 1), F.softmax(teacher_logits / t, 1), reduction="sum") * t * t / positions
+    return (1 - cfg.distill_alpha) * base + cfg.distill_alpha * kd
+
+
+def check_topk(task: Objective, topk: int) -> None:
+    """Top-k accuracy is for class labels only."""
+    if topk > 1 and task.targets != "labels":
+        raise PrunekitError(f"--topk {topk} applies to class labels; task {task.task} has {task.targets}: use --topk 1")
 
 
 def topk_key(k: int) -> str:
@@ -52,30 +63,38 @@ def topk_correct(out: torch.Tensor, y: torch.Tensor, k: int) -> int:
     return int((out.topk(k, dim=1).indices == y[:, None]).any(1).sum())
 
 
+def _named(task: Objective, result: dict) -> dict:
+    """``result`` with the metric's name, when the ``accuracy`` field holds another metric than accuracy."""
+    return result if task.metric == "accuracy" else {**result, "metric": task.metric}
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, *, batch_size: int = 512, device: str = "cpu",
-             topk: int = 1) -> dict[str, float]:
-    """Accuracy (0-1) and mean cross-entropy of ``model`` on ``split``; with ``topk`` > 1 also top-k
-    accuracy under :func:`topk_key` (e.g. ``top5_accuracy``)."""
+             topk: int = 1, task: Objective | None = None) -> dict:
+    """The task's metric under ``accuracy`` (top-1 accuracy by default; ``metric`` names another, e.g. ``miou``)
+    and its mean loss under ``loss``, of ``model`` on ``split``; with ``topk`` > 1 also top-k accuracy under
+    :func:`topk_key` (e.g. ``top5_accuracy``)."""
+    task = task or CLASSIFICATION
+    check_topk(task, topk)
     names = ["accuracy", "loss"] + ([topk_key(topk)] if topk > 1 else [])
     if len(split) == 0:
-        return {name: float("nan") for name in names}
+        return _named(task, {name: float("nan") for name in names})
     was_training = model.training
     model.eval()
-    correct, correct_k, loss, seen = 0, 0, 0.0, 0
+    meter, correct_k, loss, seen = task.meter(), 0, 0.0, 0
     for x, y in batches(split, batch_size):
         x, y = x.to(device), y.to(device)
         out = model(x)
-        loss += F.cross_entropy(out, y, reduction="sum").item()
-        correct += (out.argmax(1) == y).sum().item()
+        loss += float(task.loss(out, y)) * len(y)
+        meter.update(out, y)
         if topk > 1:
             correct_k += topk_correct(out, y, topk)
         seen += len(y)
     model.train(was_training)
-    result = {"accuracy": correct / seen, "loss": loss / seen}
+    result = {"accuracy": float(meter.compute()), "loss": loss / seen}
     if topk > 1:
         result[topk_key(topk)] = correct_k / seen
-    return result
+    return _named(task, result)
 
 
 def _memory_format(model: nn.Module, example: torch.Tensor, cfg: TrainConfig) -> torch.memory_format:
@@ -96,28 +115,31 @@ def _memory_format(model: nn.Module, example: torch.Tensor, cfg: TrainConfig) ->
 
 
 class _Epoch:
-    """Running figures of one epoch: loss, accuracy (and top-k accuracy when k > 1), samples per second."""
+    """Running figures of one epoch: loss, the task's metric (and top-k accuracy when k > 1), samples per second."""
 
-    def __init__(self, topk: int = 1) -> None:
-        self.t0, self.seen, self.correct, self.loss_sum = time.perf_counter(), 0, 0, 0.0
-        self.topk, self.correct_k = topk, 0
+    def __init__(self, task: Objective, topk: int = 1) -> None:
+        self.t0, self.seen, self.loss_sum = time.perf_counter(), 0, 0.0
+        self.task, self.meter, self.topk, self.correct_k = task, task.meter(), topk, 0
 
     def add(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
         self.seen += len(y)
         self.loss_sum += loss.item() * len(y)
         with torch.no_grad():
-            self.correct += (out.argmax(1) == y).sum().item()
+            self.meter.update(out.detach(), y)
             if self.topk > 1:
                 self.correct_k += topk_correct(out, y, self.topk)
+
+    def metric(self) -> float:
+        return float(self.meter.compute()) if self.seen else 0.0
 
     def record(self, epoch: int, step: int, lr: float) -> dict:
         seconds = time.perf_counter() - self.t0
         record = {"epoch": epoch, "steps": step, "lr": lr, "train_loss": self.loss_sum / max(self.seen, 1),
-                  "train_accuracy": self.correct / max(self.seen, 1), "seconds": seconds,
+                  "train_accuracy": self.metric(), "seconds": seconds,
                   "samples_per_s": self.seen / max(seconds, 1e-9)}
         if self.topk > 1:
             record["train_" + topk_key(self.topk)] = self.correct_k / max(self.seen, 1)
-        return record
+        return _named(self.task, record)
 
 
 @dataclass
@@ -131,6 +153,7 @@ class _Run:
     generator: torch.Generator
     total: int
     teacher: nn.Module | None
+    task: Objective = CLASSIFICATION
     memory_format: torch.memory_format = torch.contiguous_format
     step: int = 0
     epoch: int = 0
@@ -146,7 +169,7 @@ class _Run:
         out = self.model(x)
         with torch.no_grad():
             t_out = self.teacher(x) if self.teacher is not None else None
-        loss = _loss(out, y, t_out, self.cfg)
+        loss = _loss(self.task, out, y, t_out, self.cfg)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.sparsity:
@@ -159,19 +182,20 @@ class _Run:
         """One epoch (or what is left of the run); its record."""
         self.epoch += 1
         self.model.train()
-        figures = _Epoch(self.cfg.topk)
+        figures = _Epoch(self.task, self.cfg.topk)
         for x, y in batches(split, self.cfg.batch_size, shuffle=True, generator=self.generator, augment=augment):
             if self.step >= self.total:
                 break
             self.batch(x, y, figures)
-            bar.set_postfix(loss=f"{figures.loss_sum / figures.seen:.3f}", acc=f"{figures.correct / figures.seen:.3f}",
-                            sps=f"{figures.seen / max(time.perf_counter() - figures.t0, 1e-9):.0f}", refresh=False)
+            bar.set_postfix({"loss": f"{figures.loss_sum / figures.seen:.3f}",
+                             "acc" if self.task.metric == "accuracy" else self.task.metric: f"{figures.metric():.3f}",
+                             "sps": f"{figures.seen / max(time.perf_counter() - figures.t0, 1e-9):.0f}"}, refresh=False)
             bar.update(1)
         return figures.record(self.epoch, self.step, self.base_lrs[0] * lr_factor(self.cfg, self.step - 1, self.total))
 
 
 def _start(model: nn.Module, split: Split, cfg: TrainConfig, steps: int | None, teacher: nn.Module | None,
-           state: Path | None) -> tuple[_Run, list[dict], dict]:
+           state: Path | None, task: Objective) -> tuple[_Run, list[dict], dict]:
     """The run set up (resumed from ``state`` when it holds one), its earlier records, and its identity."""
     model.to(torch.device(cfg.device))
     if teacher is not None:
@@ -180,7 +204,7 @@ def _start(model: nn.Module, split: Split, cfg: TrainConfig, steps: int | None, 
     total = steps if steps is not None else int(round(cfg.epochs * per_epoch))
     optimizer = make_optimizer(model, cfg)
     run = _Run(model, cfg, optimizer, [g["lr"] for g in optimizer.param_groups], torch.Generator().manual_seed(cfg.seed),
-               total, teacher)
+               total, teacher, task)
     expect = {"config": cfg.to_dict(), "total_steps": total, "samples": len(split)}
     history: list[dict] = []
     resumed = load_train_state(state, model, optimizer, run.generator, expect) if state is not None else None
@@ -208,6 +232,7 @@ def train(
     desc: str = "train",
     on_epoch: Callable[[dict], None] | None = None,
     state_dir: str | Path | None = None,
+    task: Objective | None = None,
 ) -> list[dict]:
     """Train ``model`` in place with ``cfg``; returns one record per epoch.
 
@@ -215,10 +240,13 @@ def train(
     ``cfg.epochs`` (may be fractional) sets it. Each epoch's record (loss, accuracy, validation
     accuracy, top-k accuracies when ``cfg.topk`` > 1, samples/s) is written to ``log_path`` as JSON
     lines. With ``state_dir`` the run's state is saved there after every epoch, and a state found
-    there (same settings) is resumed.
+    there (same settings) is resumed. ``task`` gives the loss and the metric (default: cross-entropy and
+    top-1 accuracy; records keep the ``accuracy`` names and say ``metric`` when it is another one).
     """
+    task = task or CLASSIFICATION
+    check_topk(task, cfg.topk)
     state = Path(state_dir) if state_dir else None
-    run, history, expect = _start(model, train_split, cfg, steps, teacher, state)
+    run, history, expect = _start(model, train_split, cfg, steps, teacher, state, task)
     per_epoch = max(1, math.ceil(len(train_split) / cfg.batch_size))
     log = open(log_path, "w") if log_path else None
     for record in history if log else ():  # a resumed run's earlier epochs
@@ -230,8 +258,8 @@ def train(
             record = run.epoch_pass(train_split, per_epoch, augment, bar)
             bar.close()
             if val_split is not None and len(val_split):
-                val = evaluate(model, val_split, device=cfg.device, topk=cfg.topk)
-                record.update({f"val_{key}": value for key, value in val.items()})
+                val = evaluate(model, val_split, device=cfg.device, topk=cfg.topk, task=task)
+                record.update({f"val_{key}": value for key, value in val.items() if key != "metric"})
             history.append(record)
             if log:
                 log.write(json.dumps(record) + "\n")
