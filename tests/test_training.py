@@ -97,6 +97,31 @@ def test_training_stopped_after_an_epoch_resumes_to_the_uninterrupted_weights(di
         assert torch.equal(a, b)
 
 
+def test_a_state_saved_before_a_setting_existed_still_resumes(digits, tmp_path):
+    """A training setting added in a later prunekit (here: topk) at its default does not strand a saved run."""
+    import json
+
+    from prunekit import create_model
+
+    cfg = TrainConfig(epochs=2, seed=1)
+
+    def stop(record):
+        raise KeyboardInterrupt
+
+    seed_everything(0)
+    with pytest.raises(KeyboardInterrupt):
+        train(create_model("lenet", 10, 1, 8), digits.train, cfg, progress=False, state_dir=tmp_path, on_epoch=stop)
+    saved = next(tmp_path.rglob("*.json"))
+    record = json.loads(saved.read_text())
+    del record["config"]["topk"]  # as an older prunekit wrote it
+    saved.write_text(json.dumps(record))
+    with pytest.raises(PrunekitError, match="other settings"):  # a setting that really differs still refuses
+        train(create_model("lenet", 10, 1, 8), digits.train, TrainConfig(epochs=2, seed=1, topk=5), progress=False,
+              state_dir=tmp_path)
+    history = train(create_model("lenet", 10, 1, 8), digits.train, cfg, progress=False, state_dir=tmp_path)
+    assert [r["epoch"] for r in history] == [1, 2]
+
+
 def test_training_state_from_other_settings_is_refused(digits, tmp_path):
     from prunekit import create_model
 

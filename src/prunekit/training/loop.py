@@ -207,7 +207,7 @@ def _start(model: nn.Module, split: Split, cfg: TrainConfig, steps: int | None, 
                total, teacher, task)
     expect = {"config": cfg.to_dict(), "total_steps": total, "samples": len(split)}
     history: list[dict] = []
-    resumed = load_train_state(state, model, optimizer, run.generator, expect) if state is not None else None
+    resumed = load_train_state(state, model, optimizer, run.generator, expect, TrainConfig().to_dict()) if state is not None else None
     if resumed:
         run.step, run.epoch, history = resumed["step"], resumed["epoch"], resumed["history"]
     if total > run.step:

@@ -44,9 +44,12 @@ def save_train_state(folder: Path, model: nn.Module, optimizer: torch.optim.Opti
 
 
 def load_train_state(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
-                     expect: dict[str, Any]) -> dict[str, Any] | None:
+                     expect: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Restore a saved state into ``model``, ``optimizer`` and ``generator`` when ``folder`` holds one made
-    with the same settings (``expect``); returns its progress record, or None when there is nothing to resume."""
+    with the same settings (``expect``); returns its progress record, or None when there is nothing to resume.
+
+    A training setting added to prunekit after the state was saved counts as the same when it is at its
+    default (``defaults``): upgrading prunekit must not strand an unfinished run."""
     if not (folder / PROGRESS).is_file() or not (folder / TENSORS).is_file():
         return None
     try:
@@ -55,6 +58,8 @@ def load_train_state(folder: Path, model: nn.Module, optimizer: torch.optim.Opti
     except (OSError, ValueError, json.JSONDecodeError) as err:
         raise PrunekitError(f"the training state in {folder} is unreadable ({err}); delete that folder to start over") from None
     saved = {k: progress.get(k) for k in expect}
+    if isinstance(saved.get("config"), dict) and defaults:
+        saved["config"] = {**{k: v for k, v in defaults.items() if k not in saved["config"]}, **saved["config"]}
     if saved != expect:
         changed = ", ".join(k for k in expect if saved[k] != expect[k])
         raise PrunekitError(f"{folder} holds an unfinished training run with other settings ({changed}); "
