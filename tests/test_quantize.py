@@ -108,3 +108,26 @@ def test_a_missing_onnx_runtime_says_which_extra(trained, tmp_path, monkeypatch)
     monkeypatch.setitem(sys.modules, "onnxruntime.quantization", None)
     with pytest.raises(PrunekitError, match=r"pip install 'prunekit\[onnx\]'"):
         prunekit.quantize(trained, tmp_path / "q", log=lambda s: None)
+
+
+def test_pipeline_step_4_quantizes_the_step_befores_network_from_the_cli_and_yaml(trained, tmp_path, capsys):
+    import shutil
+
+    import yaml
+
+    out = tmp_path / "run"
+    shutil.copytree(trained, out / "finetuned")
+    assert main(["run", "--step", "4", "--out", str(out), "--calibration-samples", "32", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "int8 (ONNX)" in printed
+    metrics = json.loads((out / "quantized" / "metrics.json").read_text())
+    assert metrics["quantization"]["calibration_samples"] == 32
+    assert (out / "quantized" / "model.int8.onnx").is_file() and load_checkpoint(out / "quantized").model is not None
+    config = tmp_path / "q.yaml"  # the same settings from a YAML file, and a refused one
+    config.write_text(yaml.safe_dump({"step": "4", "out": str(out), "calibration_samples": 16,
+                                      "activations": "int8", "overwrite": True}))
+    assert main(["run", "--config", str(config), "--quiet"]) == 0
+    metrics = json.loads((out / "quantized" / "metrics.json").read_text())
+    assert (metrics["quantization"]["calibration_samples"], metrics["quantization"]["activations"]) == (16, "int8")
+    assert main(["run", "--step", "4", "--out", str(out), "--calibration-samples", "0", "--overwrite"]) == 2
+    assert "calibration_samples" in capsys.readouterr().err

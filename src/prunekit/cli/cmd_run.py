@@ -1,4 +1,4 @@
-"""``prunekit run``: the whole pipeline (1 train the base model, 2 prune, 3 fine-tune), any subset of steps."""
+"""``prunekit run``: the whole pipeline (1 train the base model, 2 prune, 3 fine-tune, 4 quantize), any subset of steps."""
 
 from __future__ import annotations
 
@@ -12,21 +12,22 @@ from prunekit.cli.options import (
     netadapt_options, parse_model_args, settings_from_args, train_config,
 )
 from prunekit.criteria import list_criteria
+from prunekit.deploy.config import QuantizeConfig
 from prunekit.errors import PrunekitError
 from prunekit.pipeline.context import DataConfig
 from prunekit.pipeline.run import RunPlan, parse_steps, run_pipeline
 from prunekit.reports import metric_of, model_summary_table
 
 NAME = "run"
-HELP = "run the pipeline: 1 train base model, 2 prune, 3 fine-tune (any subset, e.g. --step 123)"
+HELP = "run the pipeline: 1 train base model, 2 prune, 3 fine-tune, 4 quantize to int8 (any subset, e.g. --step 123)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``prunekit run``."""
     add_model_args(p)
-    p.add_argument("--out", required=True, help="working folder: base/, pruned/, finetuned/ go inside")
+    p.add_argument("--out", required=True, help="working folder: base/, pruned/, finetuned/, quantized/ go inside")
     p.add_argument("--overwrite", action="store_true", help="replace step folders that already exist under --out")
-    p.add_argument("--step", default="123", help="which steps to run, e.g. 1, 23, 123 (default 123)")
+    p.add_argument("--step", default="123", help="which steps to run, e.g. 1, 23, 123, 1234 (default 123)")
     p.add_argument("--method", choices=["netadapt", *list_criteria()], metavar="METHOD",
                    help="step 2: netadapt, or a one-shot criterion (default l2)")
     p.add_argument("--percent", type=float,
@@ -40,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--finetune-epochs", type=float, help="epochs of step 3 (default 10)")
     g.add_argument("--longterm-lr", type=float, help="learning rate of step 3 (default 0.01)")
     g.add_argument("--teacher", help="step 3 distils from this checkpoint (e.g. OUT/base)")
+    add_settings(p, QuantizeConfig, "step 4 (int8 quantization with ONNX Runtime; timed at --latency-batch with "
+                                     "--threads, both 1 by default)")
     add_weights_arg(p)
     add_trust_args(p)
 
@@ -76,7 +79,8 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         netadapt_options=netadapt_options(args) if netadapt else {}, work_dir=Path(args.work_dir) if args.work_dir else None,
         executor=executor_from_args(args),
         finetune_given={**{k: v for k, v in train_given.items() if k not in ("epochs", "lr", "sparsity")}, **step3},
-        teacher=args.teacher, batch_size=args.batch_size or 64, device=args.device or "cpu",
+        teacher=args.teacher, quantize=settings_from_args(QuantizeConfig, args),
+        quantize_batch=args.latency_batch or 1, quantize_threads=args.threads or 1, batch_size=args.batch_size or 64, device=args.device or "cpu",
         overwrite=args.overwrite, resume=bool(args.resume), progress=not args.quiet)
 
 

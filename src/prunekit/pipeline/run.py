@@ -1,4 +1,4 @@
-"""The pipeline: 1 train the base model, 2 prune (a criterion or NetAdapt), 3 fine-tune; any subset.
+"""The pipeline: 1 train the base model, 2 prune (a criterion or NetAdapt), 3 fine-tune, 4 quantize; any subset.
 
 Each step is registered under its number (:func:`register_step`) with the folder it writes under
 the run's output folder, and reads the previous step's folder. A new step (e.g. quantization) is
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from prunekit.algorithms.oneshot import PruneConfig
+from prunekit.deploy.config import QuantizeConfig
 from prunekit.errors import PrunekitError
 from prunekit.io import read_description, read_json
 from prunekit.pipeline.context import DataConfig
@@ -44,6 +45,9 @@ class RunPlan:
     finetune_given: dict[str, Any] = field(default_factory=dict)
     """Step 3's recipe: the base's, with FINETUNE_DEFAULTS and these on top."""
     teacher: str | None = None
+    quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
+    quantize_batch: int = 1
+    quantize_threads: int = 1
     batch_size: int = 64
     device: str = "cpu"
     overwrite: bool = False
