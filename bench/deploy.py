@@ -38,7 +38,7 @@ import torch
 
 from prunekit.deploy import onnx_accuracy
 from prunekit.io import load_checkpoint, read_json, write_json
-from prunekit.latency import LatencyTable, cpu_name, get_platform, measure
+from prunekit.latency import LatencyTable, cpu_name, get_platform, measure_latency
 from prunekit.pipeline.steps import data_config_of
 from prunekit.pipeline.workdir import WorkDir
 
@@ -205,7 +205,7 @@ def best_of_rounds(jobs: dict[str, tuple], rounds: int, min_time_s: float) -> di
     seen: dict[str, list] = {k: [] for k in jobs}
     for _ in range(rounds):
         for key, (net, x, platform) in jobs.items():
-            seen[key].append(measure(net, x, platform, threads=1, min_time_s=min_time_s, clock=CLOCK))
+            seen[key].append(measure_latency(net, x, platform, threads=1, min_time_s=min_time_s, clock=CLOCK))
     out = {}
     for key, results in seen.items():
         best = min(results, key=lambda r: r.median_ms)
@@ -349,8 +349,8 @@ def phase_command(out: Path, model: str) -> dict:
     rows = []
     for i, net in nets:
         ours = best_of_rounds({"ort": (net, x, "onnxruntime-cpu")}, 3, min_time_s=0.5)["ort"]
-        rows.append({"iteration": i, "command_ms": measure(net, x, platform, threads=1).median_ms,  # NetAdapt's, cached
-                     "command_again_ms": measure(net, x, again, threads=1).median_ms, "onnxruntime_cpu_ms": ours["ms"]})
+        rows.append({"iteration": i, "command_ms": measure_latency(net, x, platform, threads=1).median_ms,  # NetAdapt's, cached
+                     "command_again_ms": measure_latency(net, x, again, threads=1).median_ms, "onnxruntime_cpu_ms": ours["ms"]})
     result = {"stopped_exit_code": stop["exit_code"], "error_line": stop["error_line"], "device_runs": device_runs,
               "cache_entries": len(cache), "search": search, "metrics": read_json(work / "metrics.json"),
               "networks": rows}

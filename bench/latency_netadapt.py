@@ -35,7 +35,7 @@ import torch
 import prunekit
 from prunekit.pipeline.workdir import WorkDir
 from prunekit.io import load_checkpoint, read_json, write_json
-from prunekit.latency import LatencyTable, build_lut, measure
+from prunekit.latency import LatencyTable, build_lut, measure_latency
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import cached_cli, machine as machine_record, machine_line  # noqa: E402
@@ -62,12 +62,12 @@ def lut_phase(model: torch.nn.Module, sample_shape: tuple[int, ...], out: Path, 
         (f"pruned-{r}", prunekit.prune(model, x[:1], ratio=r, criterion="l1", round_to=step)) for r in pruned_ratios]
     rows = {}
     for name, net in networks:
-        real = measure(net, x, "torch-cpu", threads=threads, min_time_s=1.0)
-        ort = measure(net, x, "onnxruntime-cpu", threads=threads, min_time_s=1.0)
+        real = measure_latency(net, x, "torch-cpu", threads=threads, min_time_s=1.0)
+        ort = measure_latency(net, x, "onnxruntime-cpu", threads=threads, min_time_s=1.0)
         predicted = again.predict(net, x)
         rows[name] = {"predicted_ms": predicted, "torch_cpu_ms": real.median_ms, "torch_cpu_noise": real.noise,
                       "onnxruntime_cpu_ms": ort.median_ms, "onnxruntime_cpu_noise": ort.noise,
-                      "error": predicted / real.median_ms - 1, "macs": prunekit.measure(net, x[:1]).macs}
+                      "error": predicted / real.median_ms - 1, "macs": prunekit.count(net, x[:1]).macs}
     result = {"entries": len(table.entries), "build_s": build_s, "rebuild_s": rebuild_s,
               "calibration": table.calibration, "networks": rows}
     write_json(result_path, result)
@@ -146,7 +146,7 @@ def measure_runs(a: argparse.Namespace) -> dict:
             row = {"run": run, "iteration": it, "macs": read_json(work.iteration_dir(it) / "metrics.json")["macs"]}
             for b, table in tables.items():
                 x = ckpt.example_inputs(b)
-                real = measure(ckpt.model, x, "torch-cpu", threads=a.threads, min_time_s=0.5)
+                real = measure_latency(ckpt.model, x, "torch-cpu", threads=a.threads, min_time_s=0.5)
                 row[f"b{b}_measured_ms"], row[f"b{b}_noise"] = real.median_ms, real.noise
                 row[f"b{b}_predicted_ms"] = table.predict(ckpt.model, x)
             rows.append(row)

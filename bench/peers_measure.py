@@ -43,7 +43,7 @@ def figures(folder: Path) -> dict[str, Any]:
 
 def latency(model: nn.Module, shape: tuple[int, ...], keys: list[str], min_time_s: float) -> dict[str, dict]:
     """Median latency (and its spread) of ``model`` on every ``platform@batch`` of ``keys``, one thread each."""
-    from prunekit.latency import measure as measure_latency
+    from prunekit.latency import measure_latency
 
     out = {}
     for key in keys:

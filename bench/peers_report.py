@@ -273,7 +273,7 @@ def settings_lines(s: Settings, results: dict[str, Any]) -> list[str]:
         "`prunekit finetune` like the others",
         f"- rethinking (where it ran): NetAdapt's architecture re-initialised, trained with the base recipe for "
         f"{s.base_epochs + s.finetune_epochs:g} epochs",
-        f"- latency: median of `prunekit.latency.measure`, one thread, torch-cpu and onnxruntime-cpu at batch 1 and "
+        f"- latency: median of `prunekit.latency.measure_latency`, one thread, torch-cpu and onnxruntime-cpu at batch 1 and "
         f"32, at least {s.latency_min_time:g} s of timed runs each, the best of {s.latency_rounds} interleaved rounds",
         "- search s: NetAdapt's `prunekit netadapt` commands (summed over resumed parts) and one-shot's `prunekit "
         "prune` (both include loading the data and evaluating), Torch-Pruning's pruning loop alone",

@@ -191,7 +191,7 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
     """MACs of one forward pass, counted by prunekit for both tools."""
     import prunekit
 
-    return prunekit.measure(model, x).macs
+    return prunekit.count(model, x).macs
 
 
 def count_params(model: nn.Module) -> int:

@@ -41,12 +41,12 @@ def read_json(path: Path) -> Any:
 def latencies(models: dict[str, torch.nn.Module], x: torch.Tensor, rounds: int = 5, threads: int = 1) -> dict[str, dict]:
     """Every model's latency on torch-cpu with ``threads`` threads, measured in ``rounds`` interleaved rounds (so a
     busy spell of the machine hits all of them): median of the rounds' medians, and their spread."""
-    from prunekit.latency import measure
+    from prunekit.latency import measure_latency
 
     runs: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(rounds):
         for name, model in models.items():
-            runs[name].append(measure(model.eval(), x, "torch-cpu", threads=threads).median_ms)
+            runs[name].append(measure_latency(model.eval(), x, "torch-cpu", threads=threads).median_ms)
     return {name: {"median_ms": statistics.median(v), "min_ms": min(v), "max_ms": max(v), "rounds": v}
             for name, v in runs.items()}
 

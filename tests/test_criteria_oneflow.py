@@ -12,7 +12,7 @@ import prunekit
 from prunekit.algorithms.selection import lowest
 from prunekit.criteria import get_criterion, list_criteria, score_group
 from prunekit.criteria.similarity import greedy_redundancy_order
-from prunekit.resources import measure
+from prunekit.resources import count
 from prunekit.structure import analyze
 
 ONEFLOW = ["bn", "conv_avg", "conv_all", "conv_max", "random", "conv_threshold", "conv_similarity", "bn_similarity"]
@@ -115,7 +115,7 @@ def test_prunes_zoo_models(name, scope, criterion):
     model = prunekit.create_model(name, 10, 3, 16)
     x = torch.randn(1, 3, 16, 16)
     pruned = prunekit.prune(model, x, ratio=0.5, criterion=criterion, scope=scope)
-    before, after = measure(model, x), measure(pruned, x)
+    before, after = count(model, x), count(pruned, x)
     with torch.no_grad():
         assert pruned.eval()(x).shape == (1, 10)
     assert after.params < 0.8 * before.params

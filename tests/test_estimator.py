@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import prunekit
-from prunekit.resources import measure
+from prunekit.resources import count
 from prunekit.resources.estimator import ResourceEstimator
 from prunekit.structure import analyze
 
@@ -49,13 +49,13 @@ def test_estimate_equals_measurement_of_the_pruned_model(name):
     structure = analyze(copy.deepcopy(model), x)
     estimator = ResourceEstimator(structure, x)
     assert estimator.exact
-    assert estimator.estimate({}) == measure(model, x)
+    assert estimator.estimate({}) == count(model, x)
     for g in structure.groups:
         for k in sorted({1, structure.removable(g.name) // 2, structure.removable(g.name)} - {0}):
             pruned = copy.deepcopy(model)
             s = analyze(pruned, x)
             s.prune(g.name, list(range(k)))
-            assert estimator.estimate({g.name: k}) == measure(pruned, x), (g.name, k)
+            assert estimator.estimate({g.name: k}) == count(pruned, x), (g.name, k)
     # several groups at once
     removed = {g.name: structure.removable(g.name) // 2 for g in structure.groups[:3]}
     pruned = copy.deepcopy(model)
@@ -63,7 +63,7 @@ def test_estimate_equals_measurement_of_the_pruned_model(name):
     for g, k in removed.items():
         if k:
             s.prune(g, list(range(k)))
-    assert estimator.estimate(removed) == measure(pruned, x)
+    assert estimator.estimate(removed) == count(pruned, x)
 
 
 def test_count_metric_prunes_a_copy_where_shapes_cannot_tell(monkeypatch):

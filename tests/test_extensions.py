@@ -1,4 +1,4 @@
-"""Every extension point is a registry: a toy resource, executor, scoring mode and pipeline step registered
+"""Every extension point is a registry: a toy resource, latency platform, executor, scoring mode and pipeline step registered
 from this file run through the CLI and the Python API with no other change."""
 
 import json
@@ -109,3 +109,31 @@ def test_a_toy_pipeline_step(registered, tmp_path, capsys):
     assert main(["run", "--model", "lenet", "--dataset", "digits", "--epochs", "1", "--method", "l1", "--percent",
                  "0.3", "--finetune-epochs", "1", "--step", "1234", "--out", str(tmp_path), "--quiet"]) == 0
     assert "reported" in capsys.readouterr().out
+
+
+def test_a_toy_platform(registered, checkpoint, tmp_path, capsys):
+    """A platform whose "device" prices a network by its parameters: prunekit latency and a NetAdapt latency
+    budget in measure mode use it through the CLI with no other change."""
+    from prunekit.latency.platforms import PLATFORMS
+    from prunekit.latency.platforms.base import Platform
+    from prunekit.latency.timing import summarise
+    from prunekit.resources import count_params
+
+    class ParamsDevice(Platform):
+        """A microsecond per parameter, deterministic."""
+
+        name = "params-device"
+
+        def measure(self, model, example_inputs, *, threads=None, warmup=10, repeats=30, min_time_s=0.5):
+            record = {**self.record(threads), "batch_size": int(example_inputs.shape[0])}
+            return summarise([count_params(model) * 1e-6] * 3, record)
+
+    registered(PLATFORMS, "params-device", ParamsDevice)
+    assert main(["latency", "--checkpoint", str(checkpoint), "--platform", "params-device", "--quiet"]) == 0
+    assert "params-device" in capsys.readouterr().out
+    work = tmp_path / "w"
+    assert main(["netadapt", "--checkpoint", str(checkpoint), "--work-dir", str(work), "--resource", "latency",
+                 "--platform", "params-device", "--latency-mode", "measure", "--budget-ratio", "0.8", *NETADAPT]) == 0
+    metrics = json.loads((work / "metrics.json").read_text())
+    assert metrics["latency_measured_ms"] <= 0.8 * metrics["base_resource"] + 1e-9
+    assert json.loads((work / "config.json").read_text())["netadapt"]["latency"]["platform"] == "params-device"

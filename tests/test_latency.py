@@ -9,7 +9,7 @@ import prunekit
 from prunekit.cli.main import main
 from prunekit.errors import PrunekitError
 from prunekit.io import save_checkpoint
-from prunekit.latency import layer_costs, measure
+from prunekit.latency import layer_costs, measure_latency
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def tiny():
 @pytest.mark.parametrize("platform", ["torch-cpu", "onnxruntime-cpu"])
 def test_measure_reports_median_spread_runs_and_platform(tiny, platform):
     x = torch.randn(2, 3, 16, 16)
-    r = measure(tiny, x, platform, threads=1, warmup=2, repeats=5, min_time_s=0.05)
+    r = measure_latency(tiny, x, platform, threads=1, warmup=2, repeats=5, min_time_s=0.05)
     assert 0 < r.min_ms <= r.median_ms and r.iqr_ms >= 0 and r.runs >= 5
     assert r.platform["name"] == platform and r.platform["threads"] == 1 and r.platform["batch_size"] == 2
     assert r.platform["device"]
@@ -31,38 +31,38 @@ def test_measure_reports_median_spread_runs_and_platform(tiny, platform):
 
 def test_measure_restores_the_thread_count(tiny):
     torch.set_num_threads(2)
-    measure(tiny, torch.randn(1, 3, 16, 16), "torch-cpu", threads=1, warmup=1, repeats=2, min_time_s=0.01)
+    measure_latency(tiny, torch.randn(1, 3, 16, 16), "torch-cpu", threads=1, warmup=1, repeats=2, min_time_s=0.01)
     assert torch.get_num_threads() == 2
 
 
 def test_unknown_platform_lists_the_valid_ones(tiny):
     with pytest.raises(PrunekitError, match="valid platforms: .*onnxruntime-cpu.*torch-cpu, torch-cuda"):
-        measure(tiny, torch.randn(1, 3, 16, 16), "tpu")
+        measure_latency(tiny, torch.randn(1, 3, 16, 16), "tpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without a GPU")
 def test_torch_cuda_without_a_gpu_says_so(tiny):
     with pytest.raises(PrunekitError, match="needs a CUDA GPU"):
-        measure(tiny, torch.randn(1, 3, 16, 16), "torch-cuda")
+        measure_latency(tiny, torch.randn(1, 3, 16, 16), "torch-cuda")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_torch_cuda_measures(tiny):
-    r = measure(tiny, torch.randn(1, 3, 16, 16), "torch-cuda", warmup=2, repeats=5, min_time_s=0.05)
+    r = measure_latency(tiny, torch.randn(1, 3, 16, 16), "torch-cuda", warmup=2, repeats=5, min_time_s=0.05)
     assert r.median_ms > 0 and r.platform["name"] == "torch-cuda"
 
 
 def test_onnxruntime_missing_says_how_to_install(tiny, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(PrunekitError, match=r"pip install 'prunekit\[onnx\]'"):
-        measure(tiny, torch.randn(1, 3, 16, 16), "onnxruntime-cpu")
+        measure_latency(tiny, torch.randn(1, 3, 16, 16), "onnxruntime-cpu")
 
 
 def test_pruned_model_measures_on_both_platforms(tiny):
     x = torch.randn(1, 3, 16, 16)
     pruned = prunekit.prune(tiny, x, ratio=0.5)
     for platform in ("torch-cpu", "onnxruntime-cpu"):
-        assert measure(pruned, x, platform, threads=1, warmup=1, repeats=3, min_time_s=0.02).median_ms > 0
+        assert measure_latency(pruned, x, platform, threads=1, warmup=1, repeats=3, min_time_s=0.02).median_ms > 0
 
 
 def test_layer_costs_rank_leaf_layers(tiny):

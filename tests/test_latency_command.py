@@ -13,7 +13,7 @@ import prunekit
 from prunekit.cli.main import main
 from prunekit.errors import PrunekitError
 from prunekit.io import save_checkpoint
-from prunekit.latency import get_platform, measure
+from prunekit.latency import get_platform, measure_latency
 from prunekit.latency.platforms.command import parse_milliseconds
 
 pytest.importorskip("onnx")
@@ -63,12 +63,12 @@ def test_the_output_is_read_as_documented():
 def test_a_second_measurement_of_the_same_network_does_not_run_the_command(device, tmp_path):
     command, log = device
     x = torch.randn(2, 3, 8, 8)
-    first = measure(convnet(), x, "command", command=command, cache=tmp_path / "c.json")
+    first = measure_latency(convnet(), x, "command", command=command, cache=tmp_path / "c.json")
     assert first.median_ms > 0 and runs(log) == 1 and first.platform["cached"] is False
-    again = measure(convnet(), x, "command", command=command, cache=tmp_path / "c.json")  # other weights, same network
+    again = measure_latency(convnet(), x, "command", command=command, cache=tmp_path / "c.json")  # other weights, same network
     assert again.median_ms == first.median_ms and runs(log) == 1 and again.platform["cached"] is True
-    measure(convnet(width=8), x, "command", command=command, cache=tmp_path / "c.json")  # another network
-    measure(convnet(), x[:1], "command", command=command, cache=tmp_path / "c.json")  # another batch
+    measure_latency(convnet(width=8), x, "command", command=command, cache=tmp_path / "c.json")  # another network
+    measure_latency(convnet(), x[:1], "command", command=command, cache=tmp_path / "c.json")  # another batch
     assert runs(log) == 3
     entries = json.loads((tmp_path / "c.json").read_text())["entries"]
     assert len(entries) == 3 and {e["batch"] for e in entries.values()} == {1, 2}
@@ -77,7 +77,7 @@ def test_a_second_measurement_of_the_same_network_does_not_run_the_command(devic
 def test_the_cache_defaults_to_prunekits_cache_folder(device, tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNEKIT_CACHE", str(tmp_path / "cache"))
     command, log = device
-    measure(convnet(), torch.randn(1, 3, 8, 8), "command", command=command)
+    measure_latency(convnet(), torch.randn(1, 3, 8, 8), "command", command=command)
     assert (tmp_path / "cache" / "measure-command.json").is_file()
 
 
@@ -91,7 +91,7 @@ def test_a_failing_command_is_one_clear_error_naming_it(tmp_path, script, messag
     command = f"{sys.executable} {tmp_path / 's.py'} {{onnx}}"
     platform = get_platform("command", command=command, cache=tmp_path / "c.json", timeout_s=0.5)
     with pytest.raises(PrunekitError, match=message) as err:
-        measure(convnet(), torch.randn(1, 3, 8, 8), platform)
+        measure_latency(convnet(), torch.randn(1, 3, 8, 8), platform)
     assert "measure command" in str(err.value) and "s.py {onnx}" in str(err.value) and "\n" not in str(err.value)
 
 
@@ -101,7 +101,7 @@ def test_a_bad_command_line_is_refused_before_any_work(tmp_path):
     with pytest.raises(PrunekitError, match=r"must name the ONNX file as \{onnx\}"):
         get_platform("command", command="bench model.onnx")
     with pytest.raises(PrunekitError, match="program 'no-such-program-xyz' not found"):
-        measure(convnet(), torch.randn(1, 3, 8, 8), "command", command="no-such-program-xyz {onnx}",
+        measure_latency(convnet(), torch.randn(1, 3, 8, 8), "command", command="no-such-program-xyz {onnx}",
                 cache=tmp_path / "c.json")
 
 
@@ -119,7 +119,7 @@ def test_the_stand_in_device_script_times_the_file_in_another_process(tmp_path):
     pytest.importorskip("onnxruntime")
     script = Path(__file__).parents[1] / "examples" / "device" / "ort_bench.py"
     command = f"{sys.executable} {script} {{onnx}} {{batch}} --runs 5 --warmup 1 --min-time 0.01"
-    r = measure(convnet(), torch.randn(2, 3, 8, 8), "command", command=command, cache=tmp_path / "c.json")
+    r = measure_latency(convnet(), torch.randn(2, 3, 8, 8), "command", command=command, cache=tmp_path / "c.json")
     assert 0 < r.median_ms < 1000
 
 

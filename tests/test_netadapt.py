@@ -11,7 +11,7 @@ from prunekit.algorithms.netadapt import NetAdaptConfig, target_schedule
 from prunekit.data import load_dataset
 from prunekit.errors import PrunekitError
 from prunekit.pipeline.netadapt_step import DataEvaluate, DataFinetune
-from prunekit.resources import measure
+from prunekit.resources import count
 
 OPTS = dict(short_term_iters=10, min_channels_step=2, init_reduction_ratio=0.08, reduction_decay=0.9, seed=0)
 
@@ -30,7 +30,7 @@ def test_schedule_lowers_the_target_and_lands_on_the_budget():
 
 def test_lenet_to_half_the_macs(lenet, digits, tmp_path):
     result = _netadapt(lenet, digits, tmp_path / "w", budget_ratio=0.5).run()
-    base = measure(lenet, digits.example_inputs()).macs
+    base = count(lenet, digits.example_inputs()).macs
     history = result.history
     resources = [h["resource"] for h in history]
     assert resources == sorted(resources, reverse=True) and len(set(resources)) == len(resources)
@@ -115,7 +115,7 @@ def test_user_functions_and_tinynn_aliases(lenet, digits, tmp_path):
         seen.append(iters)
 
     def evaluate(model):
-        return -measure(model, digits.example_inputs()).params / 1e6  # prefer the smallest
+        return -count(model, digits.example_inputs()).params / 1e6  # prefer the smallest
 
     result = NetAdapt(lenet, digits.example_inputs(), budget_ratio=0.7, resource="params", finetune=finetune,
                       evaluate=evaluate, work_dir=tmp_path / "w", short_term_iters=5, max_iters=2, progress=False,
@@ -144,7 +144,7 @@ def test_ray_executor_without_ray_says_how_to_install(monkeypatch):
 
 def test_resume_with_the_other_budget_form_replaces_the_saved_budget(lenet, digits, tmp_path):
     _netadapt(lenet, digits, tmp_path / "w", budget_ratio=0.9, max_iters=1).run()
-    base = measure(lenet, digits.example_inputs()).macs
+    base = count(lenet, digits.example_inputs()).macs
     result = _netadapt(lenet, digits, tmp_path / "w", resume=True, budget=0.8 * base, max_iters=1000).run()
     saved = json.loads((tmp_path / "w" / "config.json").read_text())["netadapt"]
     assert (saved["budget"], saved["budget_ratio"]) == (0.8 * base, None)

@@ -13,7 +13,7 @@ from prunekit import NetAdapt
 from prunekit.algorithms.netadapt import NetAdaptConfig
 from prunekit.cli.main import main
 from prunekit.pipeline.netadapt_step import DataEvaluate, DataFinetune
-from prunekit.resources import measure
+from prunekit.resources import count
 from prunekit.structure import analyze
 from prunekit.training import evaluate
 
@@ -33,7 +33,7 @@ def widths(model, data) -> dict[str, int]:
 def test_share_mode_removes_that_share_of_the_chosen_group_each_iteration(lenet, digits, tmp_path):
     result = _netadapt(lenet, digits, tmp_path / "w", budget_ratio=0.5, step_mode="share", group_share=0.25,
                        min_channels_step=1).run()
-    budget = 0.5 * measure(lenet, digits.example_inputs()).macs
+    budget = 0.5 * count(lenet, digits.example_inputs()).macs
     history = result.history
     assert len(history) > 2
     for h in history:
@@ -138,4 +138,4 @@ def test_cli_run_keeps_the_rounded_network(tmp_path, digits, monkeypatch, capsys
         assert all(w % 4 == 0 for w in widths(model, digits).values()), step
     pruned = json.loads((tmp_path / "r" / "pruned" / "metrics.json").read_text())
     assert "before_rounding_accuracy" in pruned
-    assert pruned["macs"] == measure(prunekit.load(tmp_path / "r" / "pruned"), digits.example_inputs()).macs
+    assert pruned["macs"] == count(prunekit.load(tmp_path / "r" / "pruned"), digits.example_inputs()).macs

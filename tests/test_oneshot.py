@@ -10,7 +10,7 @@ import torchvision
 import prunekit
 from prunekit.criteria import list_criteria
 from prunekit.errors import PrunekitError
-from prunekit.resources import measure
+from prunekit.resources import count
 
 CRITERIA = ["l1", "l2", "mean_abs", "max_abs", "threshold_count", "bn_scale", "taylor", "fpgm", "random", "neuron"]
 
@@ -25,7 +25,7 @@ def _state(model):
 
 
 def _check_pruned(model, pruned, x):
-    before, after = measure(model, x), measure(pruned, x)
+    before, after = count(model, x), count(pruned, x)
     with torch.no_grad():
         assert pruned.eval()(x).shape == model.eval()(x).shape
     assert after.macs < before.macs and after.params < before.params
@@ -99,7 +99,7 @@ def test_budget_ratio_is_met(resource, scope):
     model = prunekit.create_model("vgg11", 10, 3, 16, width_mult=0.5)
     x = torch.randn(1, 3, 16, 16)
     pruned = prunekit.prune(model, x, budget_ratio=0.5, resource=resource, scope=scope, criterion="l1")
-    before, after = measure(model, x).get(resource), measure(pruned, x).get(resource)
+    before, after = count(model, x).get(resource), count(pruned, x).get(resource)
     assert after <= 0.5 * before
     assert after > 0.3 * before  # it prunes to the budget, not far past it
 
@@ -108,7 +108,7 @@ def test_absolute_budget_in_params():
     model = prunekit.create_model("resnet20", 10, 3, 16)
     x = torch.randn(1, 3, 16, 16)
     pruned = prunekit.prune(model, x, budget=100_000, resource="params")
-    assert measure(pruned, x).params <= 100_000
+    assert count(pruned, x).params <= 100_000
 
 
 def test_round_to_keeps_multiples_and_exclude_keeps_layers():
@@ -167,7 +167,7 @@ def test_network_slimming_prunes_by_bn_scale_globally():
     model = prunekit.create_model("helloworld", 10, 1, 8)
     train(model, data.train, TrainConfig(epochs=2, sparsity=1e-3), progress=False)
     pruned = prunekit.prune(model, data.example_inputs(), ratio=0.5, criterion="bn_scale", scope="global")
-    assert measure(pruned, data.example_inputs()).params < measure(model, data.example_inputs()).params
+    assert count(pruned, data.example_inputs()).params < count(model, data.example_inputs()).params
 
 
 def test_input_model_is_deep_copied():

@@ -12,7 +12,7 @@ import prunekit
 from prunekit.cli.main import main
 from prunekit.errors import PrunekitError
 from prunekit.io import save_checkpoint
-from prunekit.latency import LatencyTable, build_lut, get_platform, list_platforms, measure
+from prunekit.latency import LatencyTable, build_lut, get_platform, list_platforms, measure_latency
 from prunekit.latency.platforms import Platform, register_platform
 
 BUILT_IN = ["command", "onnxruntime-cpu", "onnxruntime-cpu-int8", "openvino-cpu", "openvino-cpu-int8", "torch-cpu",
@@ -49,7 +49,7 @@ def test_the_registry_lists_every_built_in_platform():
 @pytest.mark.parametrize("platform", RUNTIMES)
 def test_each_platform_measures_a_tiny_network(tiny, platform):
     needs(platform)
-    r = measure(tiny, torch.randn(2, 3, 16, 16), platform, threads=1, warmup=1, repeats=3, min_time_s=0.01)
+    r = measure_latency(tiny, torch.randn(2, 3, 16, 16), platform, threads=1, warmup=1, repeats=3, min_time_s=0.01)
     assert r.median_ms > 0 and r.runs >= 3
     assert r.platform["name"] == platform and r.platform["threads"] == 1 and r.platform["batch_size"] == 2
 
@@ -89,7 +89,7 @@ def test_a_missing_runtime_names_the_extra_to_install(tiny, monkeypatch, platfor
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(PrunekitError, match=rf"platform {platform} needs the {module} package: "
                                             rf"pip install 'prunekit\[{extra}\]'"):
-        measure(tiny, torch.randn(1, 3, 16, 16), platform)
+        measure_latency(tiny, torch.randn(1, 3, 16, 16), platform)
 
 
 def test_unknown_names_and_stray_settings_are_one_clear_error():
@@ -105,7 +105,7 @@ def test_unknown_names_and_stray_settings_are_one_clear_error():
 
 def test_a_registered_toy_platform_measures_through_the_library(tiny):
     assert "toy-eager" in list_platforms()
-    r = measure(tiny, torch.randn(1, 3, 16, 16), "toy-eager", threads=1, warmup=1, repeats=3, min_time_s=0.01)
+    r = measure_latency(tiny, torch.randn(1, 3, 16, 16), "toy-eager", threads=1, warmup=1, repeats=3, min_time_s=0.01)
     assert r.median_ms > 0 and r.platform["name"] == "toy-eager"
 
 
@@ -134,7 +134,7 @@ def test_a_registered_toy_platform_is_a_cli_choice(tiny, tmp_path, capsys):
 @pytest.mark.parametrize("platform", RUNTIMES)
 def test_each_platform_times_by_cpu_time_on_request(tiny, platform):
     needs(platform)
-    r = measure(tiny, torch.randn(1, 3, 16, 16), platform, threads=1, warmup=1, repeats=3, min_time_s=0.01,
+    r = measure_latency(tiny, torch.randn(1, 3, 16, 16), platform, threads=1, warmup=1, repeats=3, min_time_s=0.01,
                 clock="cpu")
     assert r.median_ms > 0 and r.platform["clock"] == "cpu"
     assert get_platform(platform).time_layer(nn.Conv2d(4, 4, 1), torch.randn(1, 4, 4, 4), 1, 0.002) > 0
@@ -142,7 +142,7 @@ def test_each_platform_times_by_cpu_time_on_request(tiny, platform):
 
 def test_the_cpu_clock_needs_one_thread_and_a_platform_timed_here(tiny):
     with pytest.raises(PrunekitError, match="the cpu clock times one thread: use --threads 1"):
-        measure(tiny, torch.randn(1, 3, 16, 16), "onnxruntime-cpu", threads=2, clock="cpu")
+        measure_latency(tiny, torch.randn(1, 3, 16, 16), "onnxruntime-cpu", threads=2, clock="cpu")
     with pytest.raises(PrunekitError, match="unknown latency clock 'sun'; valid: wall, cpu"):
         get_platform("torch-cpu", clock="sun")
     with pytest.raises(PrunekitError, match="cpu clock does not apply"):

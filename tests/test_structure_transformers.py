@@ -205,7 +205,7 @@ def test_oneshot_prunes_transformers():
 
 def test_netadapt_adapts_a_transformer(tmp_path):
     from prunekit import NetAdapt
-    from prunekit.resources import measure
+    from prunekit.resources import count
 
     model, x = build("timm_vit")
     ref = run(model, x)
@@ -220,7 +220,7 @@ def test_netadapt_adapts_a_transformer(tmp_path):
     assert result.history and all(h["resource"] <= h["target"] for h in result.history)
     tried = {c["group"] for h in result.history for c in h["candidates"]}
     assert {"patch_embed.proj", "blocks.0.attn.qkv", "blocks.0.mlp.fc1"} <= tried and groups <= tried
-    assert result.metrics["macs"] < measure(model, x).macs
+    assert result.metrics["macs"] < count(model, x).macs
 
 
 @pytest.mark.parametrize("kind", ["tv_vit", "timm_vit", "tv_swin"])

@@ -58,6 +58,6 @@ def __getattr__(name):
 
 __all__ = [
     "PrunekitError", "ModelSpec", "Resources", "analyze", "count", "create_model", "list_criteria", "list_datasets",
-    "list_models", "load_dataset", "measure", "register_criterion", "register_dataset", "register_model",
+    "list_models", "load_dataset", "register_criterion", "register_dataset", "register_model",
     "__version__", "prune", "save", "load", "quantize", "NetAdapt", "NetAdaptConfig", "NetAdaptResult",
 ]

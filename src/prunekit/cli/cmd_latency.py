@@ -6,7 +6,7 @@ import argparse
 
 from prunekit.cli.options import add_trust_args, positive_int
 from prunekit.io import load_checkpoint
-from prunekit.latency import Platform, get_platform, layer_costs, measure, platform_help
+from prunekit.latency import Platform, get_platform, layer_costs, measure_latency, platform_help
 from prunekit.latency.timing import CLOCKS
 from prunekit.reports import format_table
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     platform = platform_of(args)
     ckpt = load_checkpoint(args.checkpoint)
     x = ckpt.example_inputs(args.batch_size)
-    result = measure(ckpt.model, x, platform, threads=args.threads)
+    result = measure_latency(ckpt.model, x, platform, threads=args.threads)
     print(f"{args.checkpoint}: {result}")
     rec = result.platform
     print("platform: " + ", ".join(f"{k} {v}" for k, v in rec.items() if k != "name"))

@@ -11,7 +11,7 @@ from prunekit.errors import PrunekitError
 from prunekit.io import load_checkpoint
 from prunekit.io.output import clean_orphans
 from prunekit.cli.cmd_latency import add_platform_arguments, platform_of
-from prunekit.latency import LatencyTable, build_lut, measure
+from prunekit.latency import LatencyTable, build_lut, measure_latency
 from prunekit.reports import format_table
 from prunekit.cli.options import add_trust_args
 
@@ -66,7 +66,7 @@ def _check(args: argparse.Namespace) -> int:
         if not table.is_calibrated(x):
             table.calibrate(ckpt.model, x, round_to=args.min_channels_step)
         predicted = table.predict(ckpt.model, x)
-        real = measure(ckpt.model, x, table.backend, threads=table.threads)
+        real = measure_latency(ckpt.model, x, table.backend, threads=table.threads)
         rows.append([directory, f"{predicted:.3f}", f"{real.median_ms:.3f}", f"{predicted / real.median_ms - 1:+.1%}",
                      f"{real.noise:.1%}"])
     table.save_if_changed()

@@ -4,11 +4,11 @@ latency as a NetAdapt resource. Platforms are a registry (:mod:`prunekit.latency
 
 from prunekit.latency.layers import layer_costs
 from prunekit.latency.measure import (
-    PLATFORMS, LatencyResult, cpu_name, measure, pinned_threads, platform_record, steady_allocator,
+    PLATFORMS, LatencyResult, cpu_name, measure_latency, pinned_threads, platform_record, steady_allocator,
 )
 from prunekit.latency.platforms import Platform, get_platform, list_platforms, platform_help, register_platform
 from prunekit.latency.table import LatencyTable, build_lut
 
 __all__ = ["PLATFORMS", "LatencyResult", "LatencyTable", "Platform", "build_lut", "cpu_name", "get_platform",
-           "layer_costs", "list_platforms", "measure", "pinned_threads", "platform_help", "platform_record",
+           "layer_costs", "list_platforms", "measure_latency", "pinned_threads", "platform_help", "platform_record",
            "register_platform", "steady_allocator"]

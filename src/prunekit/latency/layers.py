@@ -14,7 +14,7 @@ from prunekit.latency.timing import pinned_threads, steady_allocator
 def layer_costs(model: nn.Module, example_inputs: torch.Tensor, *, runs: int = 20, threads: int | None = None) -> list[dict]:
     """Mean milliseconds per pass spent in each leaf module (conv, linear, norm, activation, ...) over ``runs``
     passes, most expensive first, with each layer's share of the sum. Hooks add a little time to every
-    layer: use it to rank layers, and :func:`prunekit.latency.measure` for the network's figure."""
+    layer: use it to rank layers, and :func:`prunekit.latency.measure_latency` for the network's figure."""
     steady_allocator()
     leaves = [(name, m) for name, m in model.named_modules() if not list(m.children()) and name]
     starts: dict[str, float] = {}

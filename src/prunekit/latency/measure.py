@@ -15,7 +15,7 @@ from torch import nn
 from prunekit.latency.platforms import PLATFORMS, Platform, get_platform, list_platforms
 from prunekit.latency.timing import LatencyResult, cpu_name, pinned_threads, steady_allocator
 
-__all__ = ["PLATFORMS", "LatencyResult", "cpu_name", "list_platforms", "measure", "pinned_threads",
+__all__ = ["PLATFORMS", "LatencyResult", "cpu_name", "list_platforms", "measure_latency", "pinned_threads",
            "platform_record", "steady_allocator"]
 
 
@@ -26,7 +26,7 @@ def platform_record(platform: str | Platform, threads: int | None = None, **opti
     return get_platform(platform, **options).record(threads)
 
 
-def measure(
+def measure_latency(
     model: nn.Module,
     example_inputs: torch.Tensor,
     platform: str | Platform = "torch-cpu",

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from prunekit.errors import PrunekitError
-from prunekit.latency.measure import measure
+from prunekit.latency.measure import measure_latency
 from prunekit.latency.platforms import Platform, get_platform
 from prunekit.latency.sites import ProbeCache
 from prunekit.latency.table import LatencyTable, build_lut
@@ -82,7 +82,7 @@ class LatencyMetric:
         """Predicted (lut) or measured latency of ``model`` in milliseconds."""
         example_inputs = self._batch(example_inputs)
         if self.mode == "measure":
-            return measure(model, example_inputs, self.backend, threads=self.threads).median_ms
+            return measure_latency(model, example_inputs, self.backend, threads=self.threads).median_ms
         return self._ready_table(model, example_inputs).predict(model, example_inputs)
 
     def what_if(self, structure: ModelStructure, example_inputs: torch.Tensor) -> Callable[[dict[str, int]], float]:
@@ -103,14 +103,14 @@ class LatencyMetric:
     def final_report(self, model: nn.Module, example_inputs: torch.Tensor, base: nn.Module | None = None) -> dict[str, Any]:
         """The final network's latency measured for real, beside the prediction (and the base's, if given)."""
         example_inputs = self._batch(example_inputs)
-        real = measure(model, example_inputs, self.backend, threads=self.threads)
+        real = measure_latency(model, example_inputs, self.backend, threads=self.threads)
         out: dict[str, Any] = {"latency_measured_ms": real.median_ms, "latency_measured_noise": real.noise,
                                "latency_mode": self.mode, "latency_platform": real.platform}
         if self.mode == "lut" and self.table is not None:
             out["latency_predicted_ms"] = self.table.predict(model, example_inputs)
             self.table.save_if_changed()
         if base is not None:
-            base_real = measure(base, example_inputs, self.backend, threads=self.threads)
+            base_real = measure_latency(base, example_inputs, self.backend, threads=self.threads)
             out["base_latency_measured_ms"] = base_real.median_ms
             out["latency_measured_ratio"] = real.median_ms / base_real.median_ms
         return out

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from prunekit.errors import PrunekitError
 from prunekit.io import write_json
-from prunekit.latency.measure import measure
+from prunekit.latency.measure import measure_latency
 from prunekit.latency.platforms import Platform, get_platform
 from prunekit.latency.timing import CLOCKS
 from prunekit.latency.sites import ProbeCache, Site, probe_sites, reachable_removals, trace_sites
@@ -163,7 +163,7 @@ class LatencyTable:
         best: dict[float, Any] = {}
         for _ in range(max(1, rounds)):
             for share, net in nets.items():
-                m = measure(net, example_inputs, self.backend, threads=self.threads, min_time_s=min_time_s)
+                m = measure_latency(net, example_inputs, self.backend, threads=self.threads, min_time_s=min_time_s)
                 if share not in best or m.median_ms < best[share].median_ms:
                     best[share] = m
         points = [{"keep": share, "layers_sum_ms": self.layers_sum(trace_sites(net, example_inputs)),

@@ -54,9 +54,9 @@ def _open(src: str | Path | Checkpoint, data_cfg: DataConfig | None):
 def _metrics(model, data, x) -> dict[str, Any]:
     """Accuracy and resources on the data, or only resources when there is none."""
     if data is None:
-        from prunekit.resources import measure
+        from prunekit.resources import count
 
-        return measure(model, x).to_dict()
+        return count(model, x).to_dict()
     return model_metrics(model, data)
 
 

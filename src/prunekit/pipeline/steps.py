@@ -18,7 +18,7 @@ from prunekit.io import Checkpoint, attach_input_shape, load_checkpoint, read_de
 from prunekit.models import create_model, spec_of
 from prunekit.models.registry import check_model_name
 from prunekit.pipeline.context import DataConfig
-from prunekit.resources import measure
+from prunekit.resources import count
 from prunekit.training import TrainConfig, evaluate, seed_everything, topk_key, train
 from prunekit.training.config import check_device
 
@@ -29,7 +29,7 @@ TRAIN_STATE = "train-state"
 def model_metrics(model: nn.Module, data: DataBundle, device: str = "cpu", topk: int = 1) -> dict[str, Any]:
     """Test and validation accuracy (and top-k accuracy when ``topk`` > 1), MACs, FLOPs and parameters of ``model``.
     With another metric than accuracy (``data.task``), the accuracy fields hold it and ``metric`` names it."""
-    res = measure(model, data.example_inputs())
+    res = count(model, data.example_inputs())
     test = evaluate(model, data.test, device=device, topk=topk, task=data.task)
     val = evaluate(model, data.val, device=device, topk=topk, task=data.task)
     model.to("cpu")
@@ -187,7 +187,7 @@ def build_source(
     attach_input_shape(model, shape)
     x = torch.zeros(1, *shape)
     with torch.no_grad():
-        metrics = model_metrics(model, data) if data is not None else measure(model, x).to_dict()
+        metrics = model_metrics(model, data) if data is not None else count(model, x).to_dict()
     meta = {"data": data_cfg.to_dict() if data_cfg else None, "source": model_name,
             "weights": str(weights) if weights else None}
     return Checkpoint(model, Path(model_name), spec_of(model), shape, None, metrics, meta)

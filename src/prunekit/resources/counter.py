@@ -60,5 +60,5 @@ def count(model: nn.Module, example_inputs) -> Resources:
     return Resources(macs=int(counter.get_total_flops()) // 2, params=count_params(model))
 
 
-measure = count
+measure = count  # noqa: E305
 """Former name of :func:`count` (kept for existing code; prefer ``count``)."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from prunekit.resources.counter import Resources, measure
+from prunekit.resources.counter import Resources, count
 from prunekit.structure import ModelStructure
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -62,7 +62,7 @@ class ResourceEstimator:
                     continue
                 seen.add(key)
                 t.governed.setdefault(s.dim, []).append((g.name, int(s.index.shape[1])))
-        self.base = measure(model, example_inputs)
+        self.base = count(model, example_inputs)
         self.exact = self.estimate({}) == self.base
 
     def estimate(self, removed: dict[str, int]) -> Resources:

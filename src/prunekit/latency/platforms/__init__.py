@@ -13,7 +13,7 @@ Adding a platform is one file::
             compiled = my_runtime.compile(model)
             return lambda: compiled(example_inputs)
 
-after which ``prunekit.latency.measure(model, x, "my-runtime")``, lookup tables, NetAdapt's
+after which ``prunekit.latency.measure_latency(model, x, "my-runtime")``, lookup tables, NetAdapt's
 latency budgets and every CLI ``--platform`` accept it.
 """
 
