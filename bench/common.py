@@ -171,3 +171,14 @@ def spread_cell(values: list[float]) -> str:
         return "-"
     mean = pct(statistics.fmean(values))
     return mean if len(values) == 1 else f"{mean} ({100 * min(values):.2f}-{100 * max(values):.2f})"
+
+
+def rss_gb(pid: int) -> float:
+    """Resident memory of process ``pid`` in GiB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return 0.0

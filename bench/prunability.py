@@ -65,6 +65,9 @@ import torchvision
 from torch import nn
 from torchvision import models
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import rss_gb  # noqa: E402
+
 RATIO = 0.3
 NUM_CLASSES = 10
 TOOLS = ("prunekit", "tp")
@@ -367,16 +370,6 @@ def watch(proc: subprocess.Popen, timeout: float, mem_gb: float) -> str | None:
         time.sleep(0.25)
     return None
 
-
-def rss_gb(pid: int) -> float:
-    """Resident memory of process ``pid`` in GiB (0 when it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    return 0.0
 
 
 def last_line(path: Path) -> str:

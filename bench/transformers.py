@@ -45,6 +45,9 @@ from typing import Any
 import torch
 from torch import nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import rss_gb  # noqa: E402
+
 RATIO = 0.3
 NUM_CLASSES = 10
 MODELS = ["vit_b_16", "deit_small_patch16_224", "swin_t", "swin_tiny_patch4_window7_224"]
@@ -196,7 +199,7 @@ def run_one(name: str, tool: str, timeout: int, mem_gb: float, force: bool) -> d
         t0, why = time.time(), None
         while proc.poll() is None:
             time.sleep(1)
-            rss = _rss_gb(proc.pid)
+            rss = rss_gb(proc.pid)
             if time.time() - t0 > timeout or rss > mem_gb:
                 why = f"killed after {time.time() - t0:.0f} s" if rss <= mem_gb else f"killed: over {mem_gb:g} GiB"
                 proc.kill()
@@ -208,15 +211,6 @@ def run_one(name: str, tool: str, timeout: int, mem_gb: float, force: bool) -> d
     path.write_text(json.dumps(rec, indent=1))
     return rec
 
-
-def _rss_gb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    return 0.0
 
 
 def table(rows: dict[str, dict[str, dict[str, Any]]]) -> str:

@@ -67,3 +67,17 @@ def markdown(rows: list[list[Any]], headers: list[str]) -> str:
     """A markdown table."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def example_args(doc: str, default_out: str, argv: list[str] | None, full: dict, quick: dict) -> tuple[Path, dict]:
+    """The output folder and the settings (full, or the tiny ``--quick`` smoke test) an example runs with; one
+    thread, as every figure here is measured."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--out", default=default_out, help="folder of every step (cached)")
+    p.add_argument("--quick", action="store_true", help="a smoke test on tiny settings (figures mean nothing)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    return Path(args.out), quick if args.quick else full
+

@@ -13,7 +13,8 @@ from prunekit.errors import PrunekitError
 from prunekit.pipeline.netadapt_step import DataEvaluate, DataFinetune
 from prunekit.resources import count
 
-OPTS = dict(short_term_iters=10, min_channels_step=2, init_reduction_ratio=0.08, reduction_decay=0.9, seed=0)
+OPTS = dict(short_term_iters=10, min_channels_step=2, init_reduction_ratio=0.08, reduction_decay=0.9, seed=0,
+            step_mode="resource")  # the paper's procedure: each iteration's target, met by one cut
 
 
 def _netadapt(model, data, work_dir, **kw):

@@ -17,7 +17,7 @@ from prunekit.resources import count
 from prunekit.structure import analyze
 from prunekit.training import evaluate
 
-QUICK = dict(short_term_iters=2, seed=0)
+QUICK = dict(short_term_iters=2, seed=0, cuts_per_iteration=1, cut_share=0.0)  # one cut per iteration
 
 
 def _netadapt(model, data, work_dir, log=lambda s: None, **kw):
@@ -56,9 +56,10 @@ def test_share_mode_keeps_the_channel_step(lenet, digits, tmp_path):
 
 
 def test_resource_mode_is_unchanged_by_group_share(lenet, digits, tmp_path):
-    a = _netadapt(lenet, digits, tmp_path / "a", budget_ratio=0.9, min_channels_step=2, max_iters=2).run()
+    a = _netadapt(lenet, digits, tmp_path / "a", budget_ratio=0.9, min_channels_step=2, max_iters=2,
+                  step_mode="resource").run()
     b = _netadapt(lenet, digits, tmp_path / "b", budget_ratio=0.9, min_channels_step=2, max_iters=2,
-                  group_share=0.5).run()
+                  step_mode="resource", group_share=0.5).run()
     assert [(h["group"], h["removed"]) for h in a.history] == [(h["group"], h["removed"]) for h in b.history]
 
 
@@ -131,7 +132,8 @@ def test_cli_run_keeps_the_rounded_network(tmp_path, digits, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     code = main(["run", "--model", "lenet", "--epochs", "1", "--method", "netadapt", "--percent", "0.3",
                  "--step-mode", "share", "--group-share", "0.25", "--min-channels-step", "1", "--short-term-iters",
-                 "2", "--final-round-to", "4", "--finetune-epochs", "1", "--out", "r", "--quiet"])
+                 "2", "--final-round-to", "4", "--finetune-epochs", "1", "--cuts-per-iteration", "1", "--cut-share", "0",
+                 "--out", "r", "--quiet"])
     assert code == 0
     for step in ("pruned", "finetuned"):
         model = prunekit.load(tmp_path / "r" / step)

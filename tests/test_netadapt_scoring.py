@@ -15,6 +15,7 @@ from prunekit.algorithms.netadapt import NetAdaptConfig
 
 MODES = ["finetune", "adaptive-bn", "halving"]
 OPTS = dict(budget_ratio=0.75, short_term_iters=3, min_channels_step=2, init_reduction_ratio=0.08, reduction_decay=1.0,
+            step_mode="resource",  # one cut per iteration: several iterations to compare
             bn_batches=2, score_samples=60, halving_keep=2, seed=0)
 
 
@@ -124,9 +125,9 @@ def test_a_run_stopped_mid_iteration_resumes_to_the_same_choices(small, tmp_path
 def test_several_cuts_per_iteration_in_share_mode(small, tmp_path):
     model, data = small
     one = _run(model, data, tmp_path / "one", scoring="adaptive-bn", step_mode="share", group_share=0.25,
-               selection="efficiency", budget_ratio=0.6)
+               selection="efficiency", budget_ratio=0.6, cuts_per_iteration=1, cut_share=0.0)
     three = _run(model, data, tmp_path / "three", scoring="adaptive-bn", step_mode="share", group_share=0.25,
-                 selection="efficiency", budget_ratio=0.6, cuts_per_iteration=3)
+                 selection="efficiency", budget_ratio=0.6, cuts_per_iteration=3, cut_share=0.0)
     assert len(three.history) < len(one.history)
     assert any(len(h["cuts"]) > 1 for h in three.history)
     for h in three.history:
@@ -138,8 +139,32 @@ def test_several_cuts_per_iteration_in_share_mode(small, tmp_path):
     assert three.metrics["reached_budget"] and one.metrics["reached_budget"]
 
 
-def test_several_cuts_per_iteration_need_share_mode():
-    from prunekit.errors import PrunekitError
+def test_the_resource_mode_keeps_one_cut_per_iteration_whatever_cuts_per_iteration_says(small, tmp_path):
+    model, data = small
+    result = _run(model, data, tmp_path / "w", scoring="adaptive-bn", cuts_per_iteration=4, max_iters=2)
+    assert result.history and all(len(h["cuts"]) == 1 for h in result.history)
 
-    with pytest.raises(PrunekitError, match="share"):
-        NetAdaptConfig(budget_ratio=0.5, cuts_per_iteration=2).validate()
+
+def test_cut_share_scales_the_cuts_with_the_candidates(small, tmp_path):
+    model, data = small
+    result = _run(model, data, tmp_path / "w", scoring="adaptive-bn", step_mode="share", group_share=0.25,
+                  selection="efficiency", budget_ratio=0.3, cuts_per_iteration=1, cut_share=0.5, max_iters=1)
+    h = result.history[0]
+    ok = [c for c in h["candidates"] if c["status"] == "ok"]
+    assert len(h["cuts"]) == round(0.5 * len(ok)) > 1
+
+
+def test_efficiency_ranks_a_cut_that_saves_nothing_last_and_a_gain_as_no_loss():
+    from types import SimpleNamespace
+
+    from prunekit.algorithms.netadapt.ranking import by_efficiency
+
+    shared = SimpleNamespace(resource=100.0, score=0.5, score_loss=1.0)
+
+    def cand(group, resource, loss):
+        return SimpleNamespace(group=group, resource=resource, loss=loss, accuracy=0.5)
+
+    tiny_gain, big_free, costly, useless = (cand("a", 99.9, 0.8), cand("b", 80.0, 0.99), cand("c", 70.0, 1.3),
+                                            cand("d", 100.0, 0.5))
+    order = sorted([tiny_gain, big_free, costly, useless], key=lambda r: by_efficiency(r, shared))
+    assert [r.group for r in order] == ["b", "a", "c", "d"]

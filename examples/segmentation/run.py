@@ -22,7 +22,6 @@ minutes; its figures mean nothing).
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import cli, done, latencies, machine, markdown, read_json  # noqa: E402
+from common import cli, done, example_args, latencies, machine, markdown, read_json  # noqa: E402
 
 from prunekit.io import load_checkpoint  # noqa: E402
 from prunekit.latency import LatencyTable  # noqa: E402
@@ -122,13 +121,7 @@ def table(res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) every step, then measure and report."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="runs/examples/segmentation", help="folder of every step (cached)")
-    p.add_argument("--quick", action="store_true", help="a smoke test on tiny settings (figures mean nothing)")
-    args = p.parse_args(argv)
-    settings = QUICK if args.quick else FULL
-    out = Path(args.out)
-    torch.set_num_threads(1)
+    out, settings = example_args(__doc__, "runs/examples/segmentation", argv, FULL, QUICK)
     run_steps(out, settings)
     res = results(out, settings["image_size"])
     (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")

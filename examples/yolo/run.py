@@ -22,7 +22,6 @@ One command (from the repository root; a finished step is skipped when run again
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import math
@@ -36,7 +35,7 @@ from safetensors.torch import save_file
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # prunekit's source sets it too: Ultralytics makes no network check
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import cli, done, machine, markdown  # noqa: E402
+from common import cli, done, example_args, machine, markdown  # noqa: E402
 
 from prunekit.data.shapes import generate_shapes  # noqa: E402
 from prunekit.io import load_checkpoint, save_checkpoint  # noqa: E402
@@ -213,13 +212,7 @@ def table(networks: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Train, prune, fine-tune, export (each cached), then compare the ONNX models' detections."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="runs/examples/yolo", help="folder of every step (cached)")
-    p.add_argument("--quick", action="store_true", help="a smoke test on tiny settings (figures mean nothing)")
-    args = p.parse_args(argv)
-    settings = QUICK if args.quick else FULL
-    out = Path(args.out)
-    torch.set_num_threads(1)
+    out, settings = example_args(__doc__, "runs/examples/yolo", argv, FULL, QUICK)
     train_steps(out, settings)
     networks = evaluate_onnx(out, settings["test_images"])
     res = {"date": datetime.date.today().isoformat(), "machine": machine(), "model": MODEL, "image_size": SIZE,

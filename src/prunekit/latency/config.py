@@ -31,6 +31,9 @@ class LatencyConfig(Settings):
     lut: str | None = setting(None, "lookup table JSON: used if it exists, built from the model and saved there "
                                     "if not")
     force_lut: bool = setting(False, "use a table measured on another platform")
+    lut_step: int = setting(8, "a new table is built at widths that are multiples of this (or of "
+                               "--min-channels-step when larger); other widths are timed when a candidate first "
+                               "needs them")
     latency_batch: int | None = setting(None, "batch size the latency is for (default 1)")
     threads: int | None = setting(None, "CPU threads of the latency platform (default: torch's setting)")
     latency_clock: str = setting("wall", "wall, or cpu: the CPU time of one thread, steady on a machine shared with "

@@ -13,7 +13,7 @@ def latency(context: MetricContext) -> ResourceMetric:
 
     cfg = context.options.get("latency") or LatencyConfig()
     return LatencyMetric(platform=cfg.platform, mode=cfg.latency_mode, lut=cfg.lut, threads=cfg.threads,
-                         batch_size=cfg.latency_batch, min_channels_step=context.min_channels_step,
+                         batch_size=cfg.latency_batch, min_channels_step=max(context.min_channels_step, cfg.lut_step),
                          force_lut=cfg.force_lut, progress=context.progress, clock=cfg.latency_clock,
                          measure_command=cfg.measure_command)
 

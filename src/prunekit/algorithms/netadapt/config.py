@@ -50,6 +50,13 @@ class NetAdaptConfig(Settings):
     group (``"share"``). Candidates are scored (``scoring``) on held-out data, the best by
     ``selection`` is kept and fine-tuned for ``short_term_iters`` batches, and the loop repeats
     until the budget is met.
+
+    The defaults are the measured ones (BENCHMARKS.md, "Choosing NetAdapt's defaults"): share steps of
+    15 % of a group, the best 4 cuts of an iteration (or 30 % of its candidates, when more) applied together, candidates scored after adaptive
+    BatchNorm on 500 hold-out samples, kept by accuracy lost per resource saved, and short-term
+    fine-tuning that distils from the unpruned model. The paper's and MIT's setting is
+    ``step_mode="resource", scoring="finetune", selection="accuracy", cuts_per_iteration=1,
+    min_channels_step=8, short_term_iters=100, distill=False, score_samples=None, bn_batches=20``.
     """
 
     budget: float | None = setting(None, "absolute budget in resource units (MACs, FLOPs, parameters, ms)")
@@ -63,29 +70,31 @@ class NetAdaptConfig(Settings):
                                      aliases=("budget_reduce_rate_decay",))
     reduction_of: str = setting("original", "the reductions are shares of the original resource (the paper) or "
                                             "of the current one", choices=REDUCTION_OF)
-    min_channels_step: int = setting(8, "channels are removed in multiples of this",
+    min_channels_step: int = setting(1, "channels are removed in multiples of this",
                                      aliases=("netadapt_min_feature_size",))
-    step_mode: str = setting("resource", "a candidate removes the fewest channels that meet the iteration's "
+    step_mode: str = setting("share", "a candidate removes the fewest channels that meet the iteration's "
                                          "target (resource) or --group-share of its group (share)",
                              choices=STEP_MODES)
-    group_share: float = setting(0.1, "share of a group's channels one candidate removes (--step-mode share)",
+    group_share: float = setting(0.15, "share of a group's channels one candidate removes (--step-mode share)",
                                  aliases=("delta_crop",))
-    cuts_per_iteration: int = setting(1, "--step-mode share: each iteration applies the best N candidates' cuts "
+    cuts_per_iteration: int = setting(4, "--step-mode share: each iteration applies the best N candidates' cuts "
                                          "together (N times fewer iterations)")
+    cut_share: float = setting(0.3, "--step-mode share: each iteration applies the cuts of at least this share of "
+                                    "its candidates (so that networks with many groups need no more iterations)")
     criterion: str = setting("l2", "which channels a candidate removes", choices=_criteria, aliases=("metrics",))
     exclude: list[str] = setting(factory=list, help="layer names to keep whole", metavar="LAYER")
     attention: str = setting("head_dims", "attention layers: prune one dimension in every head (head_dims), whole "
                                           "heads (heads), or neither (none)", choices=ATTENTION_MODES)
-    scoring: str = setting("finetune", "how candidates are scored", choices=_scoring_modes)
-    score_samples: int | None = setting(None, "score candidates on a seeded subset of this many hold-out "
+    scoring: str = setting("adaptive-bn", "how candidates are scored", choices=_scoring_modes)
+    score_samples: int | None = setting(500, "score candidates on a seeded subset of this many hold-out "
                                               "samples (the kept network is scored on all of them)")
-    bn_batches: int = setting(20, "training batches that re-estimate BatchNorm statistics (adaptive-bn, halving)")
+    bn_batches: int = setting(5, "training batches that re-estimate BatchNorm statistics (adaptive-bn, halving)")
     halving_keep: int = setting(3, "halving: candidates fine-tuned after the cheap first round")
-    selection: str = setting("accuracy", "which candidate an iteration keeps", choices=_selection_rules)
-    short_term_iters: int = setting(100, "batches of short-term fine-tuning (every candidate's in finetune "
+    selection: str = setting("efficiency", "which candidate an iteration keeps", choices=_selection_rules)
+    short_term_iters: int = setting(20, "batches of short-term fine-tuning (every candidate's in finetune "
                                          "scoring; the kept network's otherwise)", aliases=("netadapt_max_iter",))
     finetune_lr: float = setting(0.01, "short-term fine-tuning learning rate", aliases=("netadapt_lr",))
-    distill: bool = setting(False, "short-term fine-tuning distils from the unpruned model")
+    distill: bool = setting(True, "short-term fine-tuning distils from the unpruned model")
     max_iters: int = setting(1000, "stop after this many iterations (-1: no limit)", aliases=("netadapt_max_rounds",))
     final_round_to: int | None = setting(None, "after the search, round every group's width down to a multiple "
                                                "of N (reports accuracy before and after)", aliases=("resize_alf",))
@@ -116,9 +125,8 @@ class NetAdaptConfig(Settings):
             raise PrunekitError("--init-reduction must be positive")
         if self.score_samples is not None and self.score_samples < 1 or self.halving_keep < 1:
             raise PrunekitError("--score-samples and --halving-keep must be >= 1")
-        if self.cuts_per_iteration < 1 or self.cuts_per_iteration > 1 and self.step_mode != "share":
-            raise PrunekitError("--cuts-per-iteration must be >= 1, and above 1 only with --step-mode share (each "
-                                "candidate of the resource mode meets the iteration's target alone)")
+        if self.cuts_per_iteration < 1 or not 0 <= self.cut_share <= 1:
+            raise PrunekitError("--cuts-per-iteration must be >= 1 and --cut-share in [0, 1]")
         if self.final_round_to is not None and self.final_round_to < 1:
             raise PrunekitError("--final-round-to must be >= 1")
         if self.finetune_lr <= 0:

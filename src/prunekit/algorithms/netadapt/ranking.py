@@ -5,7 +5,8 @@
 - ``efficiency``: the least lost per share of the resource saved, relative to the network before
   the iteration (candidates that save more are not penalised for overshooting the target). What is
   lost is the rise in loss on the scoring data when the scoring function reports a loss (a finer
-  measure than accuracy on a few samples), the fall in score otherwise.
+  measure than accuracy on a few samples), the fall in score otherwise; a fall in loss counts as
+  nothing lost (ties go to the larger saving), and a candidate that saves nothing comes last.
 """
 
 from __future__ import annotations
@@ -38,12 +39,18 @@ def by_accuracy(r: "CandidateResult", shared: "IterationInput") -> tuple[Any, ..
 
 @register_selection_rule("efficiency")
 def by_efficiency(r: "CandidateResult", shared: "IterationInput") -> tuple[Any, ...]:
-    """Least score lost per share of the resource saved."""
-    saved = max((shared.resource - r.resource) / max(shared.resource, 1e-12), 1e-9)
+    """Least score lost per share of the resource saved. A candidate that saves nothing comes last; one that
+    loses nothing (its score even rose: noise on a small scoring set) counts as losing nothing, and among
+    those the one that saves the most comes first (a gain divided by a tiny saving would otherwise rank a
+    cut that saves almost nothing first)."""
+    saved = (shared.resource - r.resource) / max(shared.resource, 1e-12)
+    if saved <= 0:
+        return (1, 0.0, r.resource, r.group)
     if r.loss is not None and shared.score_loss is not None:
-        return ((r.loss - shared.score_loss) / saved, -r.accuracy, r.resource, r.group)
-    before = shared.score if shared.score is not None else r.accuracy
-    return ((before - r.accuracy) / saved, *_tie_break(r))
+        lost = r.loss - shared.score_loss
+    else:
+        lost = (shared.score if shared.score is not None else r.accuracy) - r.accuracy
+    return (0, max(lost, 0.0) / saved, -saved, -r.accuracy, r.group)
 
 
 def rank(results: list["CandidateResult"], shared: "IterationInput") -> list["CandidateResult"]:

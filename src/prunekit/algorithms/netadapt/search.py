@@ -145,6 +145,7 @@ class NetAdaptSearch:
         shared = IterationInput(state.model, self.example_inputs, iteration, target, cfg, self.metric, self.task,
                                 resource=state.resource, score=state.score, score_loss=state.score_loss)
         jobs, skipped = plan_candidates(shared)
+        reference = self._reference(shared) if jobs else None
         plan_s = time.perf_counter() - t0
         if not jobs:
             why = (f"iteration {iteration}: no single group can bring the network from {human(state.resource)} to "
@@ -170,7 +171,7 @@ class NetAdaptSearch:
             "score": score, "score_loss": score_loss, "group": best.group, "channels": best.channels,
             "removed": best.removed, "cuts": [{"group": c.group, "removed": c.removed, "channels": c.channels}
                                               for c in cuts],
-            "scoring": self.scoring,
+            "scoring": self.scoring, **({"reference": reference} if reference else {}),
             "candidates": [r.record() for r in sorted(scored.results + skipped, key=lambda r: r.group)],
             "plan_s": round(plan_s, 3), "kept_finetune_s": round(tune_s, 3),
             "evaluate_s": round(time.perf_counter() - t_eval, 3), "seconds": round(time.perf_counter() - t0, 3),
@@ -181,11 +182,25 @@ class NetAdaptSearch:
         self.events.iteration(record, kept)
         return None
 
+    def _reference(self, shared: IterationInput) -> dict[str, float | None] | None:
+        """Modes that score candidates after re-estimating BatchNorm statistics compare them with the current
+        network given the same treatment (its score and loss go into ``shared``): against the figures of the
+        network as it was kept, the re-estimation alone can make every candidate look like a gain."""
+        if self.scoring not in NEEDS_BATCHNORM:
+            return None
+        current = copy.deepcopy(shared.model)
+        adapt(shared, current, (CALIBRATE,), "")
+        shared.score, shared.score_loss = split_score(self.task.scorer()(current))
+        return {"score": shared.score, "loss": shared.score_loss}
+
     def _combine(self, shared: IterationInput, ranked: list[CandidateResult],
                  budget: float) -> tuple[nn.Module, float, list[CandidateResult]]:
-        """The kept network: the best candidate's, or (``cuts_per_iteration`` > 1) the best few candidates'
-        cuts together, stopping as soon as the budget is met; its resource and the cuts it holds."""
-        n = self.config.cuts_per_iteration
+        """The kept network: the best candidate's, or (share mode) the best few candidates' cuts together
+        (``cuts_per_iteration``, or ``cut_share`` of the candidates when more), stopping as soon as the budget
+        is met; its resource and the cuts it holds."""
+        cfg = self.config
+        n = max(cfg.cuts_per_iteration, round(cfg.cut_share * len(ranked))) if cfg.step_mode == "share" else 1
+        ranked = [r for r in ranked if r.resource < shared.resource] or ranked  # cuts that save something
         if n <= 1 or len(ranked) == 1 or ranked[0].resource <= budget:
             return ranked[0].model, ranked[0].resource, ranked[:1]
         cost = self.metric.what_if(shared.structure, self.example_inputs)
