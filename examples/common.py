@@ -81,3 +81,10 @@ def example_args(doc: str, default_out: str, argv: list[str] | None, full: dict,
     torch.set_num_threads(1)
     return Path(args.out), quick if args.quick else full
 
+
+def write_results(out: Path, res: dict, md: str, note: str = "") -> None:
+    """``OUT/results.json`` and ``OUT/results.md``, and the table printed."""
+    (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
+    (out / "results.md").write_text(md + "\n")
+    print(f"\n{md}\n\n{note}results: {out / 'results.json'}")
+

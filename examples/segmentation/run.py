@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import cli, done, example_args, latencies, machine, markdown, read_json  # noqa: E402
+from common import cli, done, example_args, write_results, latencies, machine, markdown, read_json  # noqa: E402
 
 from prunekit.io import load_checkpoint  # noqa: E402
 from prunekit.latency import LatencyTable  # noqa: E402
@@ -124,10 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     out, settings = example_args(__doc__, "runs/examples/segmentation", argv, FULL, QUICK)
     run_steps(out, settings)
     res = results(out, settings["image_size"])
-    (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
-    md = table(res)
-    (out / "results.md").write_text(md + "\n")
-    print(f"\n{md}\n\nNetAdapt: {json.dumps(res['netadapt'])}\nresults: {out / 'results.json'}")
+    write_results(out, res, table(res), f"NetAdapt: {json.dumps(res['netadapt'])}\n")
     return 0
 
 

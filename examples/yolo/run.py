@@ -35,7 +35,7 @@ from safetensors.torch import save_file
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # prunekit's source sets it too: Ultralytics makes no network check
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import cli, done, example_args, machine, markdown  # noqa: E402
+from common import cli, done, example_args, write_results, machine, markdown  # noqa: E402
 
 from prunekit.data.shapes import generate_shapes  # noqa: E402
 from prunekit.io import load_checkpoint, save_checkpoint  # noqa: E402
@@ -219,10 +219,7 @@ def main(argv: list[str] | None = None) -> int:
            "classes": CLASSES, "conf": CONF, "match_iou": IOU, "test_images": settings["test_images"],
            "training": {name: json.loads((out / name / "model.json").read_text())["meta"].get("training")
                         for name in ("trained", "finetuned")}, "networks": networks}
-    (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
-    md = table(networks)
-    (out / "results.md").write_text(md + "\n")
-    print(f"\n{md}\n\nresults: {out / 'results.json'}")
+    write_results(out, res, table(networks))
     return 0
 
 

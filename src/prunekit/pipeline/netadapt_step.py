@@ -98,6 +98,15 @@ def netadapt_checkpoint(
         if old is not None:
             clean_orphans(work.path)  # the replaced folder goes back if the new run saved nothing yet
         raise
+    _finish(result, work, data, device, out, overwrite, meta)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return result
+
+
+def _finish(result: NetAdaptResult, work: WorkDir, data, device: str, out: str | Path | None, overwrite: bool,
+            meta: dict[str, Any]) -> None:
+    """Test the final network, record it in the working folder, and write it to ``out`` when asked."""
     test = evaluate(result.model, data.test, device=device, task=data.task)
     result.model.to("cpu")
     result.metrics.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
@@ -105,7 +114,4 @@ def netadapt_checkpoint(
     if out is not None:
         with staged_output(out, overwrite, keep_partial=False) as stage:
             save_checkpoint(stage, result.model, metrics=result.metrics,
-                            meta={**meta, "netadapt": {"work_dir": str(work_dir), "iteration": len(result.history)}})
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return result
+                            meta={**meta, "netadapt": {"work_dir": str(work.path), "iteration": len(result.history)}})
