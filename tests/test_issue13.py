@@ -147,7 +147,7 @@ def test_a_set_aside_folder_whose_replacement_never_came_is_put_back(base, tmp_p
 def test_orphans_in_a_work_dir_are_cleaned_on_resume(base, tmp_path):
     work = tmp_path / "na"
     shutil.copytree(base / "na", work)
-    orphan = work / "iterations" / "002" / ".model.json.qwer_123.tmp"
+    orphan = work / "iterations" / "001" / ".model.json.qwer_123.tmp"
     orphan.write_text("{")
     assert main(["netadapt", "--work-dir", str(work), "--resume", "--max-iters", "2", *Q]) == 0
     assert not orphan.exists()

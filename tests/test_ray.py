@@ -14,7 +14,7 @@ from prunekit.io import save_checkpoint  # noqa: E402
 from prunekit.pipeline.netadapt_step import DataEvaluate, DataFinetune  # noqa: E402
 
 OPTS = dict(short_term_iters=10, min_channels_step=2, init_reduction_ratio=0.08, reduction_decay=0.9, seed=0,
-            budget_ratio=0.6)
+            budget_ratio=0.6, step_mode="resource")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,8 @@ def test_cli_executor_ray_and_resume_with_serial(local_ray, lenet, digits, tmp_p
     save_checkpoint(tmp_path / "base", lenet, input_shape=(1, 8, 8), meta={"data": {"dataset": "digits"}})
     args = ["netadapt", "--checkpoint", str(tmp_path / "base"), "--work-dir", str(tmp_path / "w"), "--budget-ratio", "0.6",
             "--short-term-iters", "10", "--min-channels-step", "2", "--init-reduction-ratio", "0.08",
-            "--reduction-decay", "0.9", "--seed", "0", "--quiet"]
+            "--reduction-decay", "0.9", "--seed", "0", "--step-mode", "resource", "--no-distill",  # the API run has no teacher
+            "--quiet"]
     assert main([*args, "--executor", "ray", "--cpus-per-candidate", "1", "--max-iters", "2"]) == 0
     assert main(["netadapt", "--work-dir", str(tmp_path / "w"), "--resume", "--max-iters", "1000", "--quiet"]) == 0
     history = [json.loads(line) for line in (tmp_path / "w" / "history.jsonl").read_text().splitlines()]

@@ -215,7 +215,8 @@ def test_netadapt_adapts_a_transformer(tmp_path):
 
     result = NetAdapt(model, x, finetune=lambda m, iters: None, evaluate=evaluate, work_dir=tmp_path / "w",
                       progress=False, log=lambda s: None, budget_ratio=0.7, short_term_iters=0,
-                      min_channels_step=1, init_reduction_ratio=0.15, reduction_decay=1.0, max_iters=3, seed=0).run()
+                      min_channels_step=1, init_reduction_ratio=0.15, reduction_decay=1.0, max_iters=3, seed=0,
+                      step_mode="resource").run()
     groups = {h["group"] for h in result.history}
     assert result.history and all(h["resource"] <= h["target"] for h in result.history)
     tried = {c["group"] for h in result.history for c in h["candidates"]}
