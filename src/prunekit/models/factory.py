@@ -28,19 +28,26 @@ def shown(name: str, limit: int = 200) -> str:
     return repr(name[:limit])
 
 
+def import_function(path: str, prefix: str = "", what: str = "") -> Any:
+    """The callable a ``package.module:function`` path names (checked and permitted by the caller); an
+    import error or a missing function is one line, starting with ``prefix``."""
+    module_name, _, fn_name = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise PrunekitError(f"{prefix}cannot import {what}{module_name!r}: {err}") from None
+    fn = getattr(module, fn_name, None)
+    if not callable(fn):
+        raise PrunekitError(f"{prefix}{module_name!r} has no callable {fn_name!r}")
+    return fn
+
+
 def call_factory(path: str, num_classes: int | None, in_channels: int, size: tuple[int, int],
                  **kwargs: Any) -> nn.Module:
     """Import ``package.module`` and call ``function`` with whichever of ``num_classes``, ``in_channels``
     and ``input_size`` it accepts, plus ``kwargs``. Only for names the user gave (see :mod:`prunekit.models.trust`)."""
     check_factory_name(path)
-    module_name, _, fn_name = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise PrunekitError(f"cannot import model factory module {module_name!r}: {err}") from None
-    fn = getattr(module, fn_name, None)
-    if not callable(fn):
-        raise PrunekitError(f"{module_name!r} has no callable {fn_name!r}")
+    fn = import_function(path, "", "model factory module ")
     offered = {"num_classes": num_classes, "in_channels": in_channels, "input_size": size}
     if num_classes is None:
         del offered["num_classes"]

@@ -19,7 +19,6 @@ itself): never because a checkpoint or a config file names it.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import Any, Callable
 import torch.nn.functional as F
 
 from prunekit.errors import PrunekitError
-from prunekit.models.factory import shown
+from prunekit.models.factory import import_function, shown
 from prunekit.models.trust import allowed
 from prunekit.registry import Registry
 from prunekit.training.meters import BatchMean, MeanIoU, Meter, accuracy
@@ -120,15 +119,7 @@ def import_user_function(path: str, role: str) -> Any:
                             f"the command line (--{role} {shown(path)}) or pass --trust-factory (Python: inside "
                             f"prunekit.models.trusting({path!r}), or pass the function itself), never because a "
                             "checkpoint or config file names it")
-    module_name, _, fn_name = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise PrunekitError(f"--{role} {path}: cannot import {module_name!r}: {err}") from None
-    fn = getattr(module, fn_name, None)
-    if not callable(fn):
-        raise PrunekitError(f"--{role} {path}: {module_name!r} has no callable {fn_name!r}")
-    return fn
+    return import_function(path, f"--{role} {path}: ")
 
 
 def _named(value: Any) -> str:
