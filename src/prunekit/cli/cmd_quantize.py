@@ -27,11 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_timing_args(p: argparse.ArgumentParser) -> None:
-    """How the fp32 and int8 files are timed (``quantize``; ``run`` step 4 shares --threads with NetAdapt)."""
+    """How the fp32 and int8 files are timed (``run`` step 4 times at NetAdapt's --latency-batch and --threads)."""
     p.add_argument("--latency-batch", type=positive_int, nargs="+", default=[1], metavar="N",
                    help="batch sizes to time (default 1)")
-    if not any("--threads" in a.option_strings for a in p._actions):
-        p.add_argument("--threads", type=positive_int, default=1, help="threads of the timed runs (default 1)")
+    p.add_argument("--threads", type=positive_int, default=1, help="threads of the timed runs (default 1)")
     p.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
                    help="wall (default) or cpu: CPU time of one thread, steady on a shared machine")
 
@@ -42,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = quantize_checkpoint(args.checkpoint, args.out, calibration_samples=cfg.calibration_samples,
                                   seed=cfg.calibration_seed, overwrite=args.overwrite, settings=cfg.quant_settings(),
                                   data_cfg=data_config(args, recorded_data_config(args.checkpoint)),
-                                  latency_batches=args.latency_batch, threads=args.threads or 1, clock=args.clock)
+                                  latency_batches=args.latency_batch, threads=args.threads, clock=args.clock)
     batches = list(metrics["onnx_fp32"]["latency_ms"])
     rows = []
     for name in ("onnx_fp32", "onnx_int8"):
