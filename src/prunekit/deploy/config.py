@@ -23,7 +23,8 @@ class QuantizeConfig(Settings):
         from prunekit.errors import PrunekitError
 
         if self.calibration_samples < 1:
-            raise PrunekitError(f"calibration_samples must be at least 1, got {self.calibration_samples}")
+            raise PrunekitError(f"--calibration-samples (calibration_samples:) must be at least 1, got "
+                                f"{self.calibration_samples}")
 
     def quant_settings(self) -> QuantSettings:
         """The quantizer's own settings."""
