@@ -141,3 +141,16 @@ def test_cli_run_keeps_the_rounded_network(tmp_path, digits, monkeypatch, capsys
     pruned = json.loads((tmp_path / "r" / "pruned" / "metrics.json").read_text())
     assert "before_rounding_accuracy" in pruned
     assert pruned["macs"] == count(prunekit.load(tmp_path / "r" / "pruned"), digits.example_inputs()).macs
+
+
+@pytest.mark.parametrize("setting, value, flag", [
+    ("group_share", 0.0, "--group-share"), ("bn_batches", -1, "--bn-batches"), ("score_samples", 0, "--score-samples"),
+    ("reduction_decay", float("nan"), "--reduction-decay"), ("init_reduction_ratio", 0.0, "--init-reduction-ratio"),
+    ("cut_share", 1.5, "--cut-share"), ("max_iters", -2, "--max-iters"), ("short_term_iters", -1, "--short-term-iters"),
+])
+def test_a_setting_out_of_range_is_named_alone_with_its_value(setting, value, flag):
+    with pytest.raises(prunekit.PrunekitError) as err:
+        NetAdaptConfig(budget_ratio=0.5, **{setting: value}).validate()
+    message = str(err.value)
+    assert message.startswith(f"{flag} must be") and message.endswith(f"got {value}")
+    assert message.count("--") == 1  # no other option blamed

@@ -4,7 +4,7 @@ their validation, and the schedule of per-iteration targets."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from prunekit.errors import PrunekitError
 from prunekit.latency.config import LatencyConfig
@@ -115,20 +115,9 @@ class NetAdaptConfig(Settings):
             raise PrunekitError(f"--budget-ratio must be in (0, 1), got {self.budget_ratio}")
         if self.budget is not None and self.budget <= 0:
             raise PrunekitError(f"--budget must be positive, got {self.budget}")
-        if self.min_channels_step < 1 or self.short_term_iters < 0 or self.max_iters < -1 or self.bn_batches < 1:
-            raise PrunekitError("--min-channels-step and --bn-batches must be >= 1, --short-term-iters >= 0 and "
-                                "--max-iters >= 0 (or -1: no limit)")
-        if not 0 < self.reduction_decay <= 1 or self.init_reduction_ratio <= 0 or not 0 < self.group_share < 1:
-            raise PrunekitError("--reduction-decay must be in (0, 1], --init-reduction-ratio > 0 and "
-                                "--group-share in (0, 1)")
-        if self.init_reduction is not None and self.init_reduction <= 0:
-            raise PrunekitError("--init-reduction must be positive")
-        if self.score_samples is not None and self.score_samples < 1 or self.halving_keep < 1:
-            raise PrunekitError("--score-samples and --halving-keep must be >= 1")
-        if self.cuts_per_iteration < 1 or not 0 <= self.cut_share <= 1:
-            raise PrunekitError("--cuts-per-iteration must be >= 1 and --cut-share in [0, 1]")
-        if self.final_round_to is not None and self.final_round_to < 1:
-            raise PrunekitError("--final-round-to must be >= 1")
+        for option, value, ok, rule in self._range_rules():
+            if value is not None and not ok(value):
+                raise PrunekitError(f"--{option} must be {rule}, got {value}")
         if self.finetune_lr <= 0:
             raise PrunekitError(f"--finetune-lr must be > 0, got {self.finetune_lr}")
         for name in ("threads", "latency_batch"):
@@ -138,6 +127,24 @@ class NetAdaptConfig(Settings):
         latency_given = self.latency != LatencyConfig()
         if latency_given and self.resource != "latency":
             raise PrunekitError(f"latency settings need --resource latency, not {self.resource}")
+
+    def _range_rules(self) -> list[tuple[str, Any, Callable[[Any], bool], str]]:
+        """(flag, value, test, the rule in words) for each setting with a valid range; a None value is not checked."""
+        return [
+            ("min-channels-step", self.min_channels_step, lambda v: v >= 1, ">= 1"),
+            ("bn-batches", self.bn_batches, lambda v: v >= 1, ">= 1"),
+            ("short-term-iters", self.short_term_iters, lambda v: v >= 0, ">= 0"),
+            ("max-iters", self.max_iters, lambda v: v >= -1, ">= 0 (or -1: no limit)"),
+            ("reduction-decay", self.reduction_decay, lambda v: 0 < v <= 1, "in (0, 1]"),
+            ("init-reduction-ratio", self.init_reduction_ratio, lambda v: v > 0, "> 0"),
+            ("init-reduction", self.init_reduction, lambda v: v > 0, "> 0"),
+            ("group-share", self.group_share, lambda v: 0 < v < 1, "in (0, 1)"),
+            ("score-samples", self.score_samples, lambda v: v >= 1, ">= 1"),
+            ("halving-keep", self.halving_keep, lambda v: v >= 1, ">= 1"),
+            ("cuts-per-iteration", self.cuts_per_iteration, lambda v: v >= 1, ">= 1"),
+            ("cut-share", self.cut_share, lambda v: 0 <= v <= 1, "in [0, 1]"),
+            ("final-round-to", self.final_round_to, lambda v: v >= 1, ">= 1"),
+        ]
 
     def with_changes(self, **changes: Any) -> "NetAdaptConfig":
         """A checked copy with the given settings changed (None values ignored); latency settings may be
