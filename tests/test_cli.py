@@ -49,7 +49,16 @@ def test_config_file_with_unknown_key(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("model: lenet\nepochz: 3\n")
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
-    assert "unknown config key 'epochz'" in capsys.readouterr().err
+    assert "unknown config key 'epochz'; did you mean 'epochs'?" in capsys.readouterr().err
+
+
+def test_config_file_with_a_section_says_to_flatten_it(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: lenet\nnetadapt:\n  budget_ratio: 0.5\n")
+    assert main(["run", "--config", str(cfg), "--work-dir", str(tmp_path / "w")]) == 2
+    assert "'netadapt'; its keys (budget_ratio) are options themselves: write them at the top level" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
 
 
 def test_run_step_1_reports_test_accuracy(tmp_path, capsys):

@@ -7,11 +7,12 @@ type, help, default and choices are written once, in the settings class.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import typing
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import yaml
 
@@ -176,6 +177,17 @@ def _check_value(parser: argparse.ArgumentParser, action: argparse.Action, key: 
     return value
 
 
+def _key_hint(key: str, value: Any, known: Iterable[str]) -> str:
+    """What to do about an unknown key: the close spellings, or flattening a section, or the list of valid keys."""
+    known = sorted(known)
+    if isinstance(value, dict) and value and all(str(k) in known for k in value):
+        return f"its keys ({', '.join(map(str, value))}) are options themselves: write them at the top level"
+    close = difflib.get_close_matches(str(key), known, n=3, cutoff=0.75)
+    if close:
+        return "did you mean " + " or ".join(map(repr, close)) + "?"
+    return f"valid keys: {', '.join(known)}"
+
+
 def apply_config(parser: argparse.ArgumentParser, config: dict[str, Any], aliases: dict[str, str] | None = None,
                  where: str = "config file") -> None:
     """Make the config's values the parser's defaults, so flags given on the command line override them."""
@@ -184,7 +196,7 @@ def apply_config(parser: argparse.ArgumentParser, config: dict[str, Any], aliase
     for key, value in config.items():
         name = (aliases or {}).get(key, key)
         if name not in actions:
-            raise PrunekitError(f"{where}: unknown config key {key!r}; valid keys: {', '.join(sorted(actions))}")
+            raise PrunekitError(f"{where}: unknown config key {key!r}; {_key_hint(key, value, actions)}")
         action = actions[name]
         values[action.dest] = _check_value(parser, action, key, value, where)
     for action in parser._actions:
