@@ -168,3 +168,47 @@ def test_efficiency_ranks_a_cut_that_saves_nothing_last_and_a_gain_as_no_loss():
                                             cand("d", 100.0, 0.5))
     order = sorted([tiny_gain, big_free, costly, useless], key=lambda r: by_efficiency(r, shared))
     assert [r.group for r in order] == ["b", "a", "c", "d"]
+
+
+class _SlowWhenCut:
+    """A resource whose measurement of any network with ``module`` narrowed reads far above its planned value
+    (a latency timed twice on a busy machine), while planning (``what_if``) sees the true counts."""
+
+    def __init__(self, inner, module: str):
+        self.inner, self.module, self.name = inner, module, inner.name
+        self.width: int | None = None
+        self.start = 0.0
+
+    def of_model(self, model, example_inputs):
+        value = self.inner.of_model(model, example_inputs)
+        width = dict(model.named_modules())[self.module].out_channels
+        if self.width is None:  # the first network measured is the start
+            self.width, self.start = width, value
+        # narrowed: it reads as saving a little, not enough for the target
+        return value + 0.9 * (self.start - value) if width < self.width else value
+
+    def what_if(self, structure, example_inputs):
+        return self.inner.what_if(structure, example_inputs)
+
+
+def _search_with(small, work_dir, slow_module=None, **kw):
+    model, data = small
+    cfg = NetAdaptConfig().with_changes(**{**OPTS, "scoring": "adaptive-bn", "selection": "accuracy", **kw})
+    task = data_task(data, cfg, batch_size=32)
+    search = prunekit.NetAdapt(model, data.example_inputs(), finetune=task.finetune, evaluate=task.evaluate,
+                               score=task.score, calibration_data=task.calibration_data, work_dir=work_dir,
+                               config=cfg, progress=False, log=lambda s: None)
+    if slow_module:
+        search.search.metric = _SlowWhenCut(search.search.metric, slow_module)
+    return search.run().history
+
+
+def test_resource_mode_keeps_a_cut_that_meets_the_target_as_measured_and_records_the_cut_it_kept(small, tmp_path):
+    first_choice = _search_with(small, tmp_path / "a", max_iters=1)[0]["group"]
+    history = _search_with(small, tmp_path / "b", slow_module=first_choice, max_iters=3)
+    tried = {c["group"]: c for c in history[0]["candidates"]}[first_choice]
+    assert tried["status"] == "ok" and tried["resource"] > history[0]["target"]  # it was tried, and read slow
+    for h in history:
+        assert h["resource"] <= h["target"]
+        assert first_choice not in {c["group"] for c in h["cuts"]}
+        assert (h["group"], h["channels"]) == (h["cuts"][0]["group"], h["cuts"][0]["channels"])

@@ -157,8 +157,8 @@ class NetAdaptSearch:
         if not ranked:
             errors = "; ".join(f"{r.group}: {(r.error or '').splitlines()[0]}" for r in scored.results)
             raise PrunekitError(f"iteration {iteration}: every candidate failed ({errors})")
-        best = ranked[0]
         kept, resource, cuts = self._combine(shared, ranked, budget)
+        best = cuts[0]
         for r in scored.results:
             r.model = None
         tune_s = 0.0
@@ -200,7 +200,10 @@ class NetAdaptSearch:
         is met; its resource and the cuts it holds."""
         cfg = self.config
         n = max(cfg.cuts_per_iteration, round(cfg.cut_share * len(ranked))) if cfg.step_mode == "share" else 1
-        ranked = [r for r in ranked if r.resource < shared.resource] or ranked  # cuts that save something
+        # a measured resource can disagree with the one the cut was planned on (a latency timed twice): keep to
+        # the cuts that meet the iteration's target as measured (resource mode), else to those that save something
+        meets = [r for r in ranked if r.resource <= shared.target] if cfg.step_mode == "resource" else []
+        ranked = meets or [r for r in ranked if r.resource < shared.resource] or ranked
         if n <= 1 or len(ranked) == 1 or ranked[0].resource <= budget:
             return ranked[0].model, ranked[0].resource, ranked[:1]
         cost = self.metric.what_if(shared.structure, self.example_inputs)
