@@ -399,10 +399,11 @@ def report_a2(a1: dict) -> str:
         m = runs[run]
         int8_b1 = lat[f"netadapt-{run}|onnxruntime-cpu-int8|b1"]["ms"]
         rows.append([run, m["latency_platform"]["name"], m.get("latency_mode"), f"{m['budget']:.3f}",
+                     "yes" if m["reached_budget"] else f"no (stopped at iteration {m['iteration']})",
                      f"{m['latency_measured_ms']:.3f} ({m['latency_measured_ms'] / m['budget'] - 1:+.1%})",
                      f"{int8_b1:.3f}", f"{lat['base|onnxruntime-cpu-int8|b1']['ms'] / int8_b1:.2f}x",
                      f"{acc[f'netadapt-{run}']['torch-cpu']:.2%}", f"{acc[f'netadapt-{run}']['onnxruntime-cpu-int8']:.2%}"])
-    table = _md(["run", "budget platform", "mode", "budget ms", "measured at the end (vs budget)",
+    table = _md(["run", "budget platform", "mode", "budget ms", "reached", "measured at the end (vs budget)",
                  "int8 b1 ms (A1)", "int8 speed-up vs base", "test acc fp32", "test acc int8"], rows)
     return table + "".join(f"\n\n{run}: `{line}`" for run, line in a1.get("refused", {}).items())
 
