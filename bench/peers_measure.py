@@ -77,24 +77,33 @@ def latency_session(folders: list[Path], s: Settings, cache: Path, keys: list[st
 
 
 def netadapt_cost(work: Path, total_s: float | None) -> dict[str, Any]:
-    """Where a NetAdapt search's time went, from its ``history.jsonl``: short-term fine-tuning, evaluation, and the
-    framework's own work (planning, surgery and resource counts in candidates, saving, and what ran outside the
-    iterations). Fields missing from the history come back as None."""
+    """Where a NetAdapt search's time went, from its ``history.jsonl``: short-term fine-tuning and evaluation (of the
+    candidates and of each kept network), BatchNorm re-estimation (adaptive-bn scoring), and the framework's own
+    work (planning, surgery and resource counts in candidates, saving, and what ran outside the iterations).
+    Fields missing from the history come back as None."""
     history = WorkDir(work).history()
     cands = [c for h in history for c in h.get("candidates", []) if c.get("status") != "skipped"]
 
     def total(records: list[dict], key: str) -> float | None:
         return sum(r[key] for r in records) if all(key in r for r in records) else None
 
+    def both(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a + b
+
     iterations_s, candidates_s = total(history, "seconds"), total(cands, "seconds")
-    finetune_s, evaluate_s = total(cands, "finetune_s"), total(cands, "evaluate_s")
-    known = finetune_s is not None and evaluate_s is not None and total_s is not None
+    cand_ft, cand_eval, cand_bn = total(cands, "finetune_s"), total(cands, "evaluate_s"), total(cands, "calibrate_s")
+    finetune_s = both(cand_ft, total(history, "kept_finetune_s"))
+    evaluate_s = both(cand_eval, total(history, "evaluate_s"))
+    parts = [finetune_s, evaluate_s, cand_bn, total_s]
+    known = all(v is not None for v in parts)
+    in_candidates = [candidates_s, cand_ft, cand_eval, cand_bn]
     return {
         "iterations": len(history), "candidates": len(cands), "total_s": total_s, "iterations_s": iterations_s,
-        "finetune_s": finetune_s, "evaluate_s": evaluate_s,
-        "framework_s": total_s - finetune_s - evaluate_s if known else None,
+        "finetune_s": finetune_s, "evaluate_s": evaluate_s, "calibrate_s": cand_bn,
+        "framework_s": total_s - finetune_s - evaluate_s - cand_bn if known else None,
         "plan_s": total(history, "plan_s"), "save_s": total(history, "save_s"),
-        "surgery_s": candidates_s - finetune_s - evaluate_s if known and candidates_s is not None else None,
+        "surgery_s": (candidates_s - cand_ft - cand_eval - cand_bn
+                      if all(v is not None for v in in_candidates) else None),
         "outside_s": total_s - iterations_s if total_s is not None and iterations_s is not None else None,
     }
 
