@@ -87,23 +87,20 @@ def netadapt_cost(work: Path, total_s: float | None) -> dict[str, Any]:
     def total(records: list[dict], key: str) -> float | None:
         return sum(r[key] for r in records) if all(key in r for r in records) else None
 
-    def both(a: float | None, b: float | None) -> float | None:
-        return None if a is None or b is None else a + b
+    def add(*values: float | None) -> float | None:
+        return None if any(v is None for v in values) else sum(values)
 
     iterations_s, candidates_s = total(history, "seconds"), total(cands, "seconds")
     cand_ft, cand_eval, cand_bn = total(cands, "finetune_s"), total(cands, "evaluate_s"), total(cands, "calibrate_s")
-    finetune_s = both(cand_ft, total(history, "kept_finetune_s"))
-    evaluate_s = both(cand_eval, total(history, "evaluate_s"))
-    parts = [finetune_s, evaluate_s, cand_bn, total_s]
-    known = all(v is not None for v in parts)
-    in_candidates = [candidates_s, cand_ft, cand_eval, cand_bn]
+    finetune_s = add(cand_ft, total(history, "kept_finetune_s"))
+    evaluate_s = add(cand_eval, total(history, "evaluate_s"))
+    spent, spent_in_candidates = add(finetune_s, evaluate_s, cand_bn), add(cand_ft, cand_eval, cand_bn)
     return {
         "iterations": len(history), "candidates": len(cands), "total_s": total_s, "iterations_s": iterations_s,
         "finetune_s": finetune_s, "evaluate_s": evaluate_s, "calibrate_s": cand_bn,
-        "framework_s": total_s - finetune_s - evaluate_s - cand_bn if known else None,
+        "framework_s": None if total_s is None or spent is None else total_s - spent,
         "plan_s": total(history, "plan_s"), "save_s": total(history, "save_s"),
-        "surgery_s": (candidates_s - cand_ft - cand_eval - cand_bn
-                      if all(v is not None for v in in_candidates) else None),
+        "surgery_s": None if candidates_s is None or spent_in_candidates is None else candidates_s - spent_in_candidates,
         "outside_s": total_s - iterations_s if total_s is not None and iterations_s is not None else None,
     }
 

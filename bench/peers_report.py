@@ -181,14 +181,16 @@ def cost_table(records: list[dict], model: str) -> str:
     def cell(v: float | None, whole: float | None) -> str:
         return "n/a" if v is None else f"{v:.1f} ({v / whole:.0%})" if whole else f"{v:.1f}"
     header = ["budget", "seed", "iterations", "candidates", "total s", "short-term FT s (%)", "evaluation s (%)",
-              "BN re-estimation s (%)", "framework s (%)", "of which: planning", "candidate surgery + counting", "saving", "outside iterations"]
+              "BN re-estimation s (%)", "framework s (%)", "of which: planning", "candidate surgery + counting", "saving",
+              "outside iterations"]
     rows = []
     searches = [r for r in records if r["model"] == model and "cost" in r]
     for r in sorted(searches, key=lambda r: (-r["budget"], r["seed"])):
         c = r["cost"]
         rows.append([f"{r['budget']:.0%}", str(r["seed"]), str(c["iterations"]), str(c["candidates"]),
                      num(c["total_s"]), *[cell(c[k], c["total_s"]) for k in (
-                         "finetune_s", "evaluate_s", "calibrate_s", "framework_s", "plan_s", "surgery_s", "save_s", "outside_s")]])
+                         "finetune_s", "evaluate_s", "calibrate_s", "framework_s", "plan_s", "surgery_s", "save_s",
+                         "outside_s")]])
     return md_table(header, rows)
 
 

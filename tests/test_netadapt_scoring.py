@@ -31,7 +31,7 @@ def small():
     return model.eval(), data
 
 
-def _run(model, data, work_dir, events=None, resume=False, **kw):
+def _run(model, data, work_dir, events=None, resume=False, metric=None, **kw):
     cfg = NetAdaptConfig().with_changes(**{**OPTS, **kw})
     task = data_task(data, cfg, batch_size=32)
     search = prunekit.NetAdapt(model, data.example_inputs(), finetune=task.finetune, evaluate=task.evaluate,
@@ -39,6 +39,8 @@ def _run(model, data, work_dir, events=None, resume=False, **kw):
                                resume=resume, config=cfg, progress=False, log=lambda s: None)
     if events is not None:
         search.search.events = events(search.search.events)
+    if metric is not None:
+        search.search.metric = metric(search.search.metric)
     return search.run()
 
 
@@ -191,21 +193,12 @@ class _SlowWhenCut:
         return self.inner.what_if(structure, example_inputs)
 
 
-def _search_with(small, work_dir, slow_module=None, **kw):
-    model, data = small
-    cfg = NetAdaptConfig().with_changes(**{**OPTS, "scoring": "adaptive-bn", "selection": "accuracy", **kw})
-    task = data_task(data, cfg, batch_size=32)
-    search = prunekit.NetAdapt(model, data.example_inputs(), finetune=task.finetune, evaluate=task.evaluate,
-                               score=task.score, calibration_data=task.calibration_data, work_dir=work_dir,
-                               config=cfg, progress=False, log=lambda s: None)
-    if slow_module:
-        search.search.metric = _SlowWhenCut(search.search.metric, slow_module)
-    return search.run().history
-
-
 def test_resource_mode_keeps_a_cut_that_meets_the_target_as_measured_and_records_the_cut_it_kept(small, tmp_path):
-    first_choice = _search_with(small, tmp_path / "a", max_iters=1)[0]["group"]
-    history = _search_with(small, tmp_path / "b", slow_module=first_choice, max_iters=3)
+    model, data = small
+    opts = dict(scoring="adaptive-bn", selection="accuracy")
+    first_choice = _run(model, data, tmp_path / "a", max_iters=1, **opts).history[0]["group"]
+    history = _run(model, data, tmp_path / "b", metric=lambda inner: _SlowWhenCut(inner, first_choice), max_iters=3,
+                   **opts).history
     tried = {c["group"]: c for c in history[0]["candidates"]}[first_choice]
     assert tried["status"] == "ok" and tried["resource"] > history[0]["target"]  # it was tried, and read slow
     for h in history:

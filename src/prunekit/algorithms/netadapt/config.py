@@ -118,8 +118,6 @@ class NetAdaptConfig(Settings):
         for option, value, ok, rule in self._range_rules():
             if value is not None and not ok(value):
                 raise PrunekitError(f"--{option} must be {rule}, got {value}")
-        if self.finetune_lr <= 0:
-            raise PrunekitError(f"--finetune-lr must be > 0, got {self.finetune_lr}")
         for name in ("threads", "latency_batch"):
             value = getattr(self.latency, name)
             if value is not None and value < 1:
@@ -144,6 +142,7 @@ class NetAdaptConfig(Settings):
             ("cuts-per-iteration", self.cuts_per_iteration, lambda v: v >= 1, ">= 1"),
             ("cut-share", self.cut_share, lambda v: 0 <= v <= 1, "in [0, 1]"),
             ("final-round-to", self.final_round_to, lambda v: v >= 1, ">= 1"),
+            ("finetune-lr", self.finetune_lr, lambda v: v > 0, "> 0"),
         ]
 
     def with_changes(self, **changes: Any) -> "NetAdaptConfig":
