@@ -61,6 +61,21 @@ def test_config_file_with_a_section_says_to_flatten_it(tmp_path, capsys):
     assert not (tmp_path / "w").exists()
 
 
+def test_run_with_a_one_shot_method_still_refuses_an_out_of_range_netadapt_setting(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: lenet\ndataset: digits\nmethod: l1\npercent: 0.5\ngroup_share: 2\n")
+    assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert "--group-share must be in (0, 1), got 2" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_with_a_one_shot_method_names_the_netadapt_settings_it_does_not_use(tmp_path, capsys):
+    assert main(["run", "--model", "lenet", "--dataset", "digits", "--epochs", "1", "--step", "1", "--method", "l1",
+                 "--group-share", "0.2", "--out", str(tmp_path), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "--group-share only applies to --method netadapt" in err and "--epochs" not in err
+
+
 def test_run_step_1_reports_test_accuracy(tmp_path, capsys):
     assert main(["run", "--model", "lenet", "--dataset", "digits", "--epochs", "1", "--step", "1",
                  "--out", str(tmp_path), "--quiet"]) == 0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from prunekit.algorithms.netadapt import NetAdaptConfig
 from prunekit.algorithms.oneshot import PruneConfig
 from prunekit.cli.options import (
     add_data_args, add_model_args, add_netadapt_arguments, add_settings, add_train_args, add_trust_args,
@@ -61,6 +63,24 @@ def _budget(args: argparse.Namespace, netadapt: bool) -> None:
         args.ratio = args.percent
 
 
+def _netadapt_settings(args: argparse.Namespace, method: str) -> dict:
+    """NetAdapt's given settings, checked whatever the method (a wrong value in a config is refused now, not
+    found by a later NetAdapt run); with a one-shot method, those only NetAdapt reads are named as unused."""
+    opts = netadapt_options(args)
+    NetAdaptConfig().with_changes(**opts).validate_settings()
+    if method == "netadapt":
+        return opts
+    shared = {*PruneConfig.field_names(), *DataConfig.field_names(), *type(train_config(args)).field_names(),
+              *QuantizeConfig.field_names(), "threads", "latency_batch"}  # step 4 times at --threads, --latency-batch
+    unused = sorted(k for k in opts if k not in shared)
+    if unused:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
+        verb = "applies" if len(unused) == 1 else "apply"
+        print(f"note: {flags} only {verb} to --method netadapt: step 2 ({method}) does not use "
+              f"{'it' if len(unused) == 1 else 'them'}", file=sys.stderr)
+    return {}
+
+
 def plan_from_args(args: argparse.Namespace) -> RunPlan:
     """The pipeline run the options describe (checked before any work)."""
     steps = parse_steps(args.step)
@@ -76,7 +96,7 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         out=Path(args.out), steps=steps, model=args.model, model_kwargs=parse_model_args(args.model_arg),
         weights=args.weights,
         data_given=given(DataConfig, args), train=train_config(args), method=method, prune=prune,
-        netadapt_options=netadapt_options(args) if netadapt else {}, work_dir=Path(args.work_dir) if args.work_dir else None,
+        netadapt_options=_netadapt_settings(args, method), work_dir=Path(args.work_dir) if args.work_dir else None,
         executor=executor_from_args(args),
         finetune_given={**{k: v for k, v in train_given.items() if k not in ("epochs", "lr", "sparsity")}, **step3},
         teacher=args.teacher, quantize=settings_from_args(QuantizeConfig, args),

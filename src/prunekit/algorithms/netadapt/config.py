@@ -115,6 +115,14 @@ class NetAdaptConfig(Settings):
             raise PrunekitError(f"--budget-ratio must be in (0, 1), got {self.budget_ratio}")
         if self.budget is not None and self.budget <= 0:
             raise PrunekitError(f"--budget must be positive, got {self.budget}")
+        self.validate_settings()
+        latency_given = self.latency != LatencyConfig()
+        if latency_given and self.resource != "latency":
+            raise PrunekitError(f"latency settings need --resource latency, not {self.resource}")
+
+    def validate_settings(self) -> None:
+        """Check each setting's range (not the budget, nor how they fit together): ``prunekit run`` checks these
+        even when its step 2 is one-shot."""
         for option, value, ok, rule in self._range_rules():
             if value is not None and not ok(value):
                 raise PrunekitError(f"--{option} must be {rule}, got {value}")
@@ -122,9 +130,6 @@ class NetAdaptConfig(Settings):
             value = getattr(self.latency, name)
             if value is not None and value < 1:
                 raise PrunekitError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        latency_given = self.latency != LatencyConfig()
-        if latency_given and self.resource != "latency":
-            raise PrunekitError(f"latency settings need --resource latency, not {self.resource}")
 
     def _range_rules(self) -> list[tuple[str, Any, Callable[[Any], bool], str]]:
         """(flag, value, test, the rule in words) for each setting with a valid range; a None value is not checked."""
