@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from prunekit.deploy.onnx_quant import METHODS, TYPES, QuantSettings
 from prunekit.settings import Settings, setting
 
+_QUANTIZER = QuantSettings()  # the quantizer's defaults, defined there once
+
 
 @dataclass
 class QuantizeConfig(Settings):
@@ -14,9 +16,9 @@ class QuantizeConfig(Settings):
 
     calibration_samples: int = setting(256, "training samples the activation ranges are calibrated on")
     calibration_seed: int = setting(0, "seed of the calibration sample")
-    activations: str = setting("uint8", "activation type (uint8: ONNX Runtime's fast path on x86)", choices=TYPES)
-    calibration_method: str = setting("minmax", "how activation ranges are calibrated", choices=METHODS)
-    reduce_range: bool = setting(False, "7-bit weights: for x86 CPUs without VNNI, where 8-bit products can overflow")
+    activations: str = setting(_QUANTIZER.activations, "activation type (uint8: ONNX Runtime's fast path on x86)", choices=TYPES)
+    calibration_method: str = setting(_QUANTIZER.method, "how activation ranges are calibrated", choices=METHODS)
+    reduce_range: bool = setting(_QUANTIZER.reduce_range, "7-bit weights: for x86 CPUs without VNNI, where 8-bit products can overflow")
 
     def __post_init__(self) -> None:
         super().__post_init__()
