@@ -4,6 +4,7 @@ format markdown figures."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -51,6 +52,39 @@ def cached_cli(folder: Path, args: list[str]) -> float | None:
 def read_json_or_none(path: Path) -> Any:
     """A JSON file's content, or None when it does not exist."""
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+# -- outputs a cache may replace ------------------------------------------------------------------
+
+OUTPUTS_LEDGER = "outputs.json"
+"""In a cache folder: the report and plot files last written from it, with a digest of what was written."""
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def foreign_outputs(cache: Path, paths: list[Path]) -> list[Path]:
+    """The ``paths`` that exist but were not last written from ``cache`` (or were changed since): a report
+    written from another machine's cache, committed, would lose the cells this cache does not hold."""
+    ledger = read_json_or_none(cache / OUTPUTS_LEDGER) or {}
+    return [p for p in paths if p.is_file() and ledger.get(str(p.resolve())) != _digest(p)]
+
+
+def refuse_foreign_outputs(cache: Path, paths: list[Path], overwrite: bool) -> None:
+    """Stop (one line) before any work when a report or plot this run would replace did not come from ``cache``."""
+    foreign = [] if overwrite else foreign_outputs(cache, paths)
+    if foreign:
+        raise SystemExit(f"{foreign[0]}: not written from this cache ({cache}), so replacing it would drop the "
+                         "figures it holds that this cache lacks; write elsewhere (--report PATH, --plots-dir DIR) "
+                         "or pass --overwrite to replace it")
+
+
+def record_outputs(cache: Path, paths: list[Path]) -> None:
+    """Note in ``cache`` that it wrote ``paths`` (their digests), so a later run from it may replace them."""
+    ledger = read_json_or_none(cache / OUTPUTS_LEDGER) or {}
+    ledger.update({str(p.resolve()): _digest(p) for p in paths if p.is_file()})
+    write_json(cache / OUTPUTS_LEDGER, ledger)
 
 
 @contextmanager

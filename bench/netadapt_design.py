@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cli, done, read_json_or_none  # noqa: E402
+from common import cli, done, epoch_seconds, read_json_or_none  # noqa: E402
 
 BASE_FLAGS = ["--model", "resnet20", "--dataset", "fashion-mnist", "--train-subset", "12000", "--val-size", "2000",
               "--test-subset", "5000", "--augment", "--epochs", "8", "--batch-size", "128", "--lr", "0.1"]
@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/bench/design")
     p.add_argument("--base-flags", default=" ".join(BASE_FLAGS), help="prunekit train flags of the base")
+    p.add_argument("--base", type=Path, help="an existing base checkpoint folder (e.g. bench/peers.py's "
+                   "runs/bench/peers/full/resnet20/base) instead of training one with --base-flags")
     p.add_argument("--budget", type=float, default=0.3, help="MACs budget as a share of the base")
     p.add_argument("--finetune-epochs", type=float, default=3)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -52,9 +54,9 @@ def finetune(src: Path, out: Path, epochs: float, seed: int, teacher: Path | Non
     return json.loads((out / "metrics.json").read_text())
 
 
-def epoch_seconds(base: Path) -> float:
-    """Seconds of one training epoch of the base (from its log), a proxy for one fine-tuning epoch's cost."""
-    log = [json.loads(line) for line in (base / "train_log.jsonl").read_text().splitlines()]
+def base_epoch_seconds(base: Path) -> float:
+    """Seconds of one training epoch of the base (from its log): shown beside the results."""
+    log = [json.loads(line) for line in (base / "train_log.jsonl").read_text().splitlines() if line.strip()]
     return statistics.median(r["seconds"] for r in log)
 
 
@@ -83,18 +85,25 @@ def run_variant(a: argparse.Namespace, base: Path, name: str, flags: str, seed: 
             "test": final["test_accuracy"], "iterations": metrics.get("iteration")}
 
 
-def run_oneshot(a: argparse.Namespace, base: Path, spec: str, seed: int, extra_epochs: dict[str, float]) -> list[dict]:
-    """A one-shot baseline to the same budget: equal fine-tuning, and plus each variant's search time."""
+def run_oneshot(a: argparse.Namespace, base: Path, spec: str, seed: int, search_s: dict[str, float]) -> list[dict]:
+    """A one-shot baseline to the same budget: equal fine-tuning, and plus each variant's search time as extra
+    epochs, priced as bench/peers.py does: (search s - own pruning s) / seconds per epoch of its own equal
+    fine-tuning."""
     criterion, scope = spec.split(":")
     root = Path(a.out) / f"budget-{a.budget:g}" / f"seed-{seed}" / f"{criterion}-{scope}"
-    pruned = root / "pruned"
+    pruned, timing = root / "pruned", root / "prune_seconds.json"
     if not done(pruned):
+        t0 = time.perf_counter()
         cli(["prune", "--checkpoint", str(base), "--out", str(pruned), "--criterion", criterion, "--scope", scope,
              "--budget-ratio", str(a.budget), "--seed", str(seed)])
+        timing.write_text(json.dumps({"seconds": time.perf_counter() - t0}))
+    own_s = (read_json_or_none(timing) or {}).get("seconds", 0.0)
     teacher = base if a.teacher else None
     rows = [{"method": f"{criterion}-{scope}", "seed": seed, "test": finetune(pruned, root / "ft", a.finetune_epochs,
                                                                                    seed, teacher)["test_accuracy"]}]
-    for name, extra in extra_epochs.items():
+    per_epoch = epoch_seconds(root / "ft")
+    for name, seconds in search_s.items():
+        extra = max(0.0, (seconds - own_s) / per_epoch)
         epochs = a.finetune_epochs + extra
         m = finetune(pruned, root / f"ft-{epochs:.2f}", epochs, seed, teacher)
         rows.append({"method": f"{criterion}-{scope} +{extra:.2f} ep ({name}'s search)", "seed": seed,
@@ -106,17 +115,19 @@ def main(argv: list[str] | None = None) -> None:
     """Base, variants, baselines; results.json and a table."""
     a = parse_args(argv)
     out = Path(a.out)
-    base = out / "base"
+    base = a.base or out / "base"
     if not done(base):
+        if a.base:
+            raise SystemExit(f"--base {a.base}: not a finished checkpoint folder (no metrics.json)")
         cli(["train", *shlex.split(a.base_flags), "--out", str(base), "--quiet"])
-    per_epoch = epoch_seconds(base)
+    per_epoch = base_epoch_seconds(base)
     rows = []
     for seed in a.seeds:
         variants = [run_variant(a, base, name, flags, seed) for name, flags in a.variant]
         rows += variants
-        extra = {v["method"]: v["search_s"] / per_epoch for v in variants}
+        search_s = {v["method"]: v["search_s"] for v in variants}
         for spec in a.oneshot:
-            rows += run_oneshot(a, base, spec, seed, extra)
+            rows += run_oneshot(a, base, spec, seed, search_s)
     (out / "results.json").write_text(json.dumps({"budget": a.budget, "epoch_s": per_epoch, "rows": rows}, indent=2))
     print(f"| method | seed | search s (CPU s) | test acc before FT | test acc after {a.finetune_epochs:g} FT epochs |")
     print("|---|---|---|---|---|")

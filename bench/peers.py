@@ -38,7 +38,9 @@ step whose folder holds its ``metrics.json`` is skipped, NetAdapt continues with
 training resumes from its last epoch, so a run killed (Ctrl-C or ``kill``) picks up where it stopped.
 Bases trained outside (same folder, same flags) are used as they are, once their recorded data settings
 and recipe are checked. Outputs: ``OUT/results.json``, ``bench/results/peers-<profile>.md`` and one PNG
-per model in ``docs/bench/``.
+per model in ``docs/bench/``. A report or plot that exists but was not written from this cache (e.g. the
+committed one, made from another machine's cache) is never replaced: the run stops before any work unless
+``--overwrite`` is given; write elsewhere with ``--report`` and ``--plots-dir``.
 """
 
 from __future__ import annotations
@@ -54,14 +56,16 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import command_line, done, exclusive, log_invocation, machine, read_json_or_none  # noqa: E402
+from common import (  # noqa: E402
+    command_line, done, exclusive, log_invocation, machine, read_json_or_none, record_outputs, refuse_foreign_outputs,
+)
 from peers_jobs import METHODS, Job, Outcome, model_root, train_base  # noqa: E402
 from peers_measure import figures, latency_run, latency_session, netadapt_cost  # noqa: E402
 from peers_report import plot, report  # noqa: E402
 from peers_settings import (  # noqa: E402
     METHODS_ORDER, PROFILES, Settings, check_cache, parse_args, resolve_settings, with_available_dataset,
 )
-from prunekit.io import write_json  # noqa: E402
+from prunekit.io import atomic_write, write_json  # noqa: E402
 
 
 def union(profile: list, chosen: list) -> list:
@@ -157,6 +161,16 @@ def netadapt_options(s: Settings) -> list[tuple[str, int]]:
     return list(counts.items())
 
 
+def plot_path(s: Settings, model: str) -> Path:
+    """Where ``model``'s plot goes."""
+    return s.plots_dir / f"peers-{model}-{s.dataset}-{s.profile}.png"
+
+
+def output_paths(s: Settings) -> list[Path]:
+    """The report and every plot this invocation may write."""
+    return [s.report, *(plot_path(s, model) for model in cells(s)[0])]
+
+
 def collect(s: Settings) -> dict[str, Any]:
     """Every cached figure of the profile's cells, latency measured where asked, a plot per model."""
     results: dict[str, Any] = {"bases": {}, "runs": [], "latency_runs": []}
@@ -165,7 +179,7 @@ def collect(s: Settings) -> dict[str, Any]:
             continue
         bases, runs, lat_runs = collect_model(s, model)
         measure_latency(s, model, bases, runs)
-        bases["plot"] = str(s.plots_dir / f"peers-{model}-{s.dataset}-{s.profile}.png")
+        bases["plot"] = str(plot_path(s, model))
         plot(bases["base"], runs, model, f"{s.model_label(model)} on {s.dataset} ({s.profile} profile)",
              Path(bases["plot"]))
         results["bases"][model] = bases
@@ -195,8 +209,9 @@ def write_outputs(s: Settings, t0: float) -> None:
     write_json(s.out / "results.json", results)
     models, budgets, seeds, methods = cells(s)
     expected = [(m, b, meth) for m in models if m in results["bases"] for b in budgets for meth in methods]
-    s.report.parent.mkdir(parents=True, exist_ok=True)
-    s.report.write_text(report(s, results, expected, len(seeds)))
+    text = report(s, results, expected, len(seeds))
+    atomic_write(s.report, lambda tmp: Path(tmp).write_text(text))
+    record_outputs(s.out, output_paths(s))
     print(f"results: {s.out / 'results.json'}; report: {s.report}; wall time {results['wall_s']:.0f} s")
 
 
@@ -210,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     s = with_available_dataset(s)
     s.out.mkdir(parents=True, exist_ok=True)
     check_cache(s)
+    refuse_foreign_outputs(s.out, output_paths(s), s.overwrite)
     try:
         for model in [] if s.report_only else s.models:
             run_model(s, model)

@@ -11,6 +11,8 @@ from common import machine_line, md_table, spread_cell
 from peers_measure import NETADAPT_LATENCY, latency_keys
 from peers_settings import METHODS_ORDER, PEERS, Settings
 
+from prunekit.io import atomic_write
+
 MARKERS = "osD^vPX"
 
 
@@ -239,8 +241,7 @@ def plot(base: dict, records: list[dict], model: str, title: str, path: Path) ->
     ax.legend(fontsize=7)
     ax.set_title(title)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
 
 

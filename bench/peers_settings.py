@@ -79,6 +79,7 @@ class Settings:
     latency: bool = True
     equal_compute: bool = True
     report_only: bool = False
+    overwrite: bool = False
     dataset_note: str = ""
 
     def model_kwargs(self, model: str) -> list[str]:
@@ -171,6 +172,8 @@ def parse_args(argv: list[str] | None = None, doc: str = "") -> argparse.Namespa
                    "the plots from the cache (latency is still measured unless --no-latency)")
     p.add_argument("--report", help="markdown report (default bench/results/peers-<profile>.md in the repository)")
     p.add_argument("--plots-dir", help="folder of the PNG plots (default docs/bench in the repository)")
+    p.add_argument("--overwrite", action="store_true", help="replace a report or plot that was not written from "
+                   "this cache (by default the run stops before any work rather than drop the figures it holds)")
     return p.parse_args(argv)
 
 
@@ -200,7 +203,7 @@ def resolve_settings(a: argparse.Namespace) -> Settings:
         profile=a.profile, out=Path(a.out or f"runs/bench/peers/{a.profile}"),
         report=Path(a.report or REPO / f"bench/results/peers-{a.profile}.md"),
         plots_dir=Path(a.plots_dir or REPO / "docs/bench"), threads=a.threads, latency=a.latency,
-        equal_compute=a.equal_compute, report_only=a.report_only, **d,
+        equal_compute=a.equal_compute, report_only=a.report_only, overwrite=a.overwrite, **d,
     )
 
 
