@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-import sys
+import importlib
 from pathlib import Path
 
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-sys.path.insert(0, str(BENCH))
+DEPENDENCIES = ("torch", "torchvision", "torch_pruning", "transformers", "timm", "ultralytics", "onnx", "onnxruntime",
+                "openvino", "ray", "safetensors", "tqdm", "matplotlib", "yaml", "numpy", "sklearn", "pytest")
 
-from common import foreign_outputs, record_outputs, refuse_foreign_outputs  # noqa: E402
+
+@pytest.fixture()
+def bench(monkeypatch):
+    """bench/ on sys.path for this test only (the scripts import each other as top-level modules)."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    return importlib.import_module
 
 
-def test_a_file_this_cache_did_not_write_is_refused_in_one_line(tmp_path: Path) -> None:
+def test_no_bench_script_shadows_a_dependency() -> None:
+    # every bench script puts bench/ first on sys.path: a script named like a package would be imported instead of it
+    assert not {p.stem for p in BENCH.glob("*.py")} & set(DEPENDENCIES)
+
+
+def test_a_file_this_cache_did_not_write_is_refused_in_one_line(bench, tmp_path: Path) -> None:
+    refuse_foreign_outputs = bench("common").refuse_foreign_outputs
     cache, report = tmp_path / "cache", tmp_path / "peers-full.md"
     cache.mkdir()
     report.write_text("cells from another machine\n")
@@ -24,7 +36,9 @@ def test_a_file_this_cache_did_not_write_is_refused_in_one_line(tmp_path: Path) 
     refuse_foreign_outputs(cache, [report], overwrite=True)  # asked for: no refusal
 
 
-def test_what_the_cache_wrote_may_be_replaced_until_someone_edits_it(tmp_path: Path) -> None:
+def test_what_the_cache_wrote_may_be_replaced_until_someone_edits_it(bench, tmp_path: Path) -> None:
+    common = bench("common")
+    foreign_outputs, record_outputs = common.foreign_outputs, common.record_outputs
     cache, report = tmp_path / "cache", tmp_path / "peers-full.md"
     cache.mkdir()
     report.write_text("written from this cache\n")
@@ -34,8 +48,8 @@ def test_what_the_cache_wrote_may_be_replaced_until_someone_edits_it(tmp_path: P
     assert foreign_outputs(cache, [report]) == [report]
 
 
-def test_peers_stops_before_any_work(tmp_path: Path) -> None:
-    import peers
+def test_peers_stops_before_any_work(bench, tmp_path: Path) -> None:
+    peers = bench("peers")
 
     report = tmp_path / "committed.md"
     report.write_text("the committed report\n")
@@ -46,8 +60,8 @@ def test_peers_stops_before_any_work(tmp_path: Path) -> None:
     assert not (tmp_path / "cache" / "results.json").exists()
 
 
-def test_peers_replaces_its_own_report(tmp_path: Path) -> None:
-    import peers
+def test_peers_replaces_its_own_report(bench, tmp_path: Path) -> None:
+    peers = bench("peers")
 
     report = tmp_path / "mine.md"
     argv = ["--profile", "quick", "--report-only", "--no-latency", "--out", str(tmp_path / "cache"),

@@ -25,7 +25,7 @@ runs in its own process (``--timeout`` s, ``--mem-gb`` GiB resident, polled); re
 in ``runs/bench/transformers/MODEL/TOOL.json`` (``--force`` redoes them).  The markdown table goes
 to stdout and to ``bench/results/transformers.md``.
 
-    OMP_NUM_THREADS=1 nice -n 10 python bench/transformers.py
+    OMP_NUM_THREADS=1 nice -n 10 python bench/transformer_heads.py
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ def main() -> None:
     rows = {m: {t: run_one(m, t, args.timeout, args.mem_gb, args.force) for t in TOOLS} for m in args.models}
     from importlib.metadata import version
 
-    head = (f"Command: `OMP_NUM_THREADS=1 python bench/transformers.py`, {date.today()}, "
+    head = (f"Command: `OMP_NUM_THREADS=1 python bench/transformer_heads.py`, {date.today()}, "
             f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__.split('+')[0]}, "
             f"Torch-Pruning {version('torch-pruning')}; ratio {RATIO}, input 1x3x224x224, random weights.")
     text = head + "\n\n" + table(rows) + "\n"
