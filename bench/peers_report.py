@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 from pathlib import Path
@@ -214,6 +215,29 @@ def time_table(bases: dict[str, Any], records: list[dict], model: str) -> str:
     return md_table(["part", "runs", "total h", "mean min / run"], rows)
 
 
+def changed_options(recorded_json: str) -> list[str]:
+    """The recorded NetAdapt options (a ``search/config.json``'s, as JSON) that differ from this prunekit's defaults."""
+    from prunekit.algorithms.netadapt import NetAdaptConfig
+
+    defaults, recorded = NetAdaptConfig().to_dict(), json.loads(recorded_json)
+    return [f"{k} {recorded[k]!r} (default {defaults[k]!r})" for k in sorted(recorded)
+            if k in defaults and defaults[k] != recorded[k]]
+
+
+def netadapt_line(options: list[tuple[str, int]]) -> str:
+    """The report's NetAdapt line: the options the searches recorded, and whether they are the defaults of the
+    prunekit writing the report (a cache made by another version, or a modified copy, says so here)."""
+    recorded = "; ".join(f"`{o}` ({n} searches)" for o, n in options) if options else "none yet"
+    changed = [(changes, n) for o, n in options if (changes := changed_options(o))]
+    if not changed:
+        return ("- NetAdapt: prunekit's default options; only `--budget-ratio`, `--resource` and `--seed` are given. "
+                f"The options the searches recorded (`search/config.json`): {recorded}")
+    what = "; ".join(f"{', '.join(c)} ({n} searches)" for c, n in changed)
+    return (f"- NetAdapt: **not this prunekit's default options** in {sum(n for _, n in changed)} of "
+            f"{sum(n for _, n in options)} searches: {what}. The options the searches recorded "
+            f"(`search/config.json`): {recorded}")
+
+
 def plot(base: dict, records: list[dict], model: str, title: str, path: Path) -> None:
     """Test accuracy against MACs (% of base): equal fine-tuning (solid) and equal compute (dashed) per method."""
     import matplotlib
@@ -265,9 +289,7 @@ def settings_lines(s: Settings, results: dict[str, Any]) -> list[str]:
         "steps only, so the epoch's validation pass is not counted and the peers get slightly more epochs), same "
         "base, budget and seed; NetAdapt's own figure is its equal fine-tuning. Slimming's own seconds leave out "
         "its second, sparsity-trained base",
-        "- NetAdapt: prunekit's default options; only `--budget-ratio`, `--resource` and `--seed` are given. The "
-        "options the searches recorded (`search/config.json`): "
-        + ("; ".join(f"`{o}` ({n} searches)" for o, n in options) if options else "none yet"),
+        netadapt_line(options),
         "- one-shot: `prunekit prune --criterion l1 --scope local|global` and slimming's `--criterion bn_scale --scope "
         "global` from the slimming base, to the MACs budget",
         "- Torch-Pruning's `MagnitudePruner` (`MagnitudeImportance(p=2)` or `TaylorImportance()`): global ranking, "

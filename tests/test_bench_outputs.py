@@ -70,3 +70,17 @@ def test_peers_replaces_its_own_report(bench, tmp_path: Path) -> None:
     assert report.is_file()
     peers.main(argv)  # written from this cache: replaced without --overwrite
     assert report.is_file()
+
+
+def test_the_report_says_when_netadapt_ran_with_other_options(bench) -> None:
+    import json
+
+    from prunekit.algorithms.netadapt import NetAdaptConfig
+
+    netadapt_line = bench("peers_report").netadapt_line
+    defaults = NetAdaptConfig().to_dict()
+    assert "prunekit's default options" in netadapt_line([(json.dumps(defaults), 3)])
+    share = defaults["group_share"]
+    changed = json.dumps({**defaults, "group_share": share / 2})
+    line = netadapt_line([(json.dumps(defaults), 2), (changed, 1)])
+    assert f"not this prunekit's default options** in 1 of 3 searches: group_share {share / 2!r} (default {share!r})" in line
