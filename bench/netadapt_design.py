@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cli, done, epoch_seconds, read_json_or_none  # noqa: E402
+from common import add_seconds, cli, done, epoch_seconds, read_json_or_none, seconds_in  # noqa: E402
 
 BASE_FLAGS = ["--model", "resnet20", "--dataset", "fashion-mnist", "--train-subset", "12000", "--val-size", "2000",
               "--test-subset", "5000", "--augment", "--epochs", "8", "--batch-size", "128", "--lr", "0.1"]
@@ -93,11 +93,9 @@ def run_oneshot(a: argparse.Namespace, base: Path, spec: str, seed: int, search_
     root = Path(a.out) / f"budget-{a.budget:g}" / f"seed-{seed}" / f"{criterion}-{scope}"
     pruned, timing = root / "pruned", root / "prune_seconds.json"
     if not done(pruned):
-        t0 = time.perf_counter()
-        cli(["prune", "--checkpoint", str(base), "--out", str(pruned), "--criterion", criterion, "--scope", scope,
-             "--budget-ratio", str(a.budget), "--seed", str(seed)])
-        timing.write_text(json.dumps({"seconds": time.perf_counter() - t0}))
-    own_s = (read_json_or_none(timing) or {}).get("seconds", 0.0)
+        add_seconds(timing, cli(["prune", "--checkpoint", str(base), "--out", str(pruned), "--criterion", criterion,
+                                 "--scope", scope, "--budget-ratio", str(a.budget), "--seed", str(seed)]))
+    own_s = seconds_in(timing) or 0.0
     teacher = base if a.teacher else None
     rows = [{"method": f"{criterion}-{scope}", "seed": seed, "test": finetune(pruned, root / "ft", a.finetune_epochs,
                                                                                    seed, teacher)["test_accuracy"]}]

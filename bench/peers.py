@@ -211,7 +211,7 @@ def write_outputs(s: Settings, t0: float) -> None:
     expected = [(m, b, meth) for m in models if m in results["bases"] for b in budgets for meth in methods]
     text = report(s, results, expected, len(seeds))
     atomic_write(s.report, lambda tmp: Path(tmp).write_text(text))
-    record_outputs(s.out, output_paths(s))
+    record_outputs(s.out, [s.report, *(Path(b["plot"]) for b in results["bases"].values())])
     print(f"results: {s.out / 'results.json'}; report: {s.report}; wall time {results['wall_s']:.0f} s")
 
 
@@ -223,9 +223,9 @@ def main(argv: list[str] | None = None) -> None:
     if s.threads:
         torch.set_num_threads(s.threads)
     s = with_available_dataset(s)
+    refuse_foreign_outputs(s.out, output_paths(s), s.overwrite)
     s.out.mkdir(parents=True, exist_ok=True)
     check_cache(s)
-    refuse_foreign_outputs(s.out, output_paths(s), s.overwrite)
     try:
         for model in [] if s.report_only else s.models:
             run_model(s, model)

@@ -57,7 +57,7 @@ def test_peers_stops_before_any_work(bench, tmp_path: Path) -> None:
         peers.main(["--profile", "quick", "--report-only", "--no-latency", "--out", str(tmp_path / "cache"),
                     "--report", str(report), "--plots-dir", str(tmp_path / "plots")])
     assert report.read_text() == "the committed report\n"
-    assert not (tmp_path / "cache" / "results.json").exists()
+    assert not (tmp_path / "cache").exists()
 
 
 def test_peers_replaces_its_own_report(bench, tmp_path: Path) -> None:
@@ -84,3 +84,16 @@ def test_the_report_says_when_netadapt_ran_with_other_options(bench) -> None:
     changed = json.dumps({**defaults, "group_share": share / 2})
     line = netadapt_line([(json.dumps(defaults), 2), (changed, 1)])
     assert f"not this prunekit's default options** in 1 of 3 searches: group_share {share / 2!r} (default {share!r})" in line
+
+
+def test_only_what_was_written_becomes_the_caches(bench, tmp_path: Path) -> None:
+    peers, common = bench("peers"), bench("common")
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    foreign_plot = plots / "peers-resnet20-digits-quick.png"  # a model this cache has no base for: never plotted
+    foreign_plot.write_bytes(b"another cache's plot")
+    argv = ["--profile", "quick", "--dataset", "digits", "--report-only", "--no-latency", "--overwrite",
+            "--out", str(tmp_path / "cache"), "--report", str(tmp_path / "mine.md"), "--plots-dir", str(plots)]
+    peers.main(argv)
+    assert foreign_plot.read_bytes() == b"another cache's plot"
+    assert common.foreign_outputs(tmp_path / "cache", [foreign_plot, tmp_path / "mine.md"]) == [foreign_plot]
