@@ -205,3 +205,20 @@ def test_resource_mode_keeps_a_cut_that_meets_the_target_as_measured_and_records
         assert h["resource"] <= h["target"]
         assert first_choice not in {c["group"] for c in h["cuts"]}
         assert (h["group"], h["channels"]) == (h["cuts"][0]["group"], h["cuts"][0]["channels"])
+
+
+def test_batchnorm_statistics_are_the_same_in_either_layout(small):
+    model, data = small
+    fast, plain = copy.deepcopy(model), copy.deepcopy(model)
+    recalibrate_batchnorm(fast, calibration_batches(data, 32)(0), 3)
+    with torch.no_grad():  # the contiguous layout: what the re-estimation did before it ran channels-last
+        for m in plain.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None
+        plain.train()
+        for x, _ in zip(calibration_batches(data, 32)(0), range(3)):
+            plain(x)
+    for (name, a), b in zip(fast.state_dict().items(), plain.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5), name
+    assert all(p.is_contiguous() for p in fast.parameters())

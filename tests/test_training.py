@@ -1,5 +1,7 @@
 """The training loop: learns, is reproducible, network-slimming sparsity, distillation."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
@@ -8,6 +10,7 @@ import prunekit
 from prunekit.data import load_dataset
 from prunekit.errors import PrunekitError
 from prunekit.training import TrainConfig, evaluate, seed_everything, train
+from prunekit.training.inference import fused_for_inference
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +132,80 @@ def test_training_state_from_other_settings_is_refused(digits, tmp_path):
     with pytest.raises(PrunekitError, match="other settings"):
         train(create_model("lenet", 10, 1, 8), digits.train, TrainConfig(epochs=1, lr=0.01), progress=False,
               state_dir=tmp_path)
+
+
+class _Flattening(nn.Module):
+    """A convolution then ``view`` on its feature map: a forward that cannot take the channels-last layout."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 4, 3, padding=1), nn.Linear(4 * 8 * 8, 10)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.fc(y.view(y.shape[0], -1))
+
+
+@pytest.mark.parametrize("name", ["resnet20", "flattening", "shared"])
+@pytest.mark.parametrize("size", ["small", "folded"])
+def test_fast_evaluation_gives_the_same_results_and_leaves_the_model_as_it_was(digits, name, size):
+    seed_everything(0)
+    if size == "folded":  # enough input values to fold BatchNorm (digits' 8x8 images, repeated)
+        from prunekit.data.bundle import TensorSplit
+        from prunekit.training.inference import FOLD_MIN_VALUES
+
+        reps = FOLD_MIN_VALUES // (len(digits.val) * 64) + 1
+        digits = SimpleNamespace(val=TensorSplit(digits.val.x.repeat(reps, 1, 1, 1), digits.val.y.repeat(reps)))
+    model = {"resnet20": lambda: prunekit.create_model("resnet20", 10, 1, 8, width=4), "flattening": _Flattening,
+             "shared": lambda: nn.Sequential(_SharedConv(), nn.Linear(64, 10))}[name]()
+    model.train()
+    if name == "resnet20":
+        _with_statistics(model).train()
+    fast, plain = evaluate(model, digits.val), evaluate(model, digits.val, fast=False)
+    assert fast["accuracy"] == plain["accuracy"] and fast["loss"] == pytest.approx(plain["loss"], rel=1e-5)
+    assert model.training  # its mode restored
+    assert all(p.is_contiguous() for p in model.parameters())  # and its layout
+
+
+class _SharedConv(nn.Module):
+    """One convolution called twice, each time followed by its own BatchNorm: folding one would change the other."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn1, self.bn2 = nn.Conv2d(1, 1, 3, padding=1), nn.BatchNorm2d(1), nn.BatchNorm2d(1)
+
+    def forward(self, x):
+        return self.bn2(self.conv(self.bn1(self.conv(x)))).flatten(1)
+
+
+class _Branching(nn.Module):
+    """Control flow on the data: cannot be traced symbolically."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2)
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        return y.flatten(1) if x.sum() > 0 else -y.flatten(1)
+
+
+def _with_statistics(model):
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    return model.eval()
+
+
+def test_batchnorm_is_folded_for_evaluation_only_where_it_is_safe():
+    seed_everything(0)
+    x = torch.randn(4, 1, 8, 8)
+    resnet = _with_statistics(prunekit.create_model("resnet20", 10, 1, 8, width=4))
+    fused = fused_for_inference(resnet, x)
+    assert fused is not resnet and not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    with torch.no_grad():
+        assert torch.allclose(fused(x), resnet(x), atol=1e-5)
+    for model in (_with_statistics(_SharedConv()), _with_statistics(_Branching())):
+        assert fused_for_inference(model, x) is model  # evaluated as it is
+    assert fused_for_inference(resnet.train(), x) is resnet  # batch statistics: nothing to fold

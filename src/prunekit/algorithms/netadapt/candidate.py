@@ -26,7 +26,7 @@ from prunekit.algorithms.selection import lowest
 from prunekit.criteria import score_group
 from prunekit.resources.metric import ResourceMetric
 from prunekit.structure import ModelStructure, analyze
-from prunekit.training import seed_everything
+from prunekit.training import memory_format, seed_everything
 
 CALIBRATE, FINETUNE = "calibrate", "finetune"
 
@@ -220,10 +220,14 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor], cou
         m.reset_running_stats()
         m.momentum = None  # a cumulative average over the batches seen
     was_training = model.training
-    model.train()
+    feed = itertools.islice(batches, count)
+    first = next(feed, None)
     try:
-        for x in itertools.islice(batches, count):
-            model(x)
+        if first is not None:
+            with memory_format(model, first) as fmt:
+                model.train()
+                for x in itertools.chain([first], feed):
+                    model(x.to(memory_format=fmt) if x.dim() == 4 else x)
     finally:
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
