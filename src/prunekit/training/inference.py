@@ -5,6 +5,7 @@ rounding)."""
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -55,13 +56,16 @@ _FOLDABLE = (nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._BatchNorm
 def fused_for_inference(model: nn.Module, example: torch.Tensor) -> nn.Module:
     """A copy of ``model`` in eval mode with each BatchNorm folded into the convolution or linear layer that feeds
     only it (torch.fx's ``fuse``), when that is safe; otherwise ``model`` itself. Safe means: the model has
-    BatchNorm to fold, traces symbolically, calls each of its convolution, linear and BatchNorm layers once (a shared layer folded at one call would
-    change the others), and the copy's output on ``example`` matches the model's."""
+    BatchNorm to fold, traces symbolically, calls each of its convolution, linear and BatchNorm layers once (a
+    shared layer folded at one call would change the others), and the copy's output on ``example`` matches the
+    model's."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms or model.training or not all(m.track_running_stats for m in norms):
         return model
     try:
-        traced = fx.symbolic_trace(model)
+        with warnings.catch_warnings():  # a model that does not trace is evaluated as it is: nothing to warn about
+            warnings.simplefilter("ignore")
+            traced = fx.symbolic_trace(model)
         modules = dict(traced.named_modules())
         called = [n.target for n in traced.graph.nodes
                   if n.op == "call_module" and isinstance(modules[n.target], _FOLDABLE)]
