@@ -6,5 +6,5 @@ from prunekit.training.inference import memory_format
 from prunekit.training.loop import evaluate, seed_everything, topk_key, train
 from prunekit.training.tasks import Objective, list_tasks, make_objective
 
-__all__ = ["Objective", "TrainConfig", "evaluate", "list_tasks", "make_objective", "make_optimizer", "memory_format", "seed_everything",
-           "topk_key", "train"]
+__all__ = ["Objective", "TrainConfig", "evaluate", "list_tasks", "make_objective", "make_optimizer", "memory_format",
+           "seed_everything", "topk_key", "train"]

@@ -17,7 +17,8 @@ from torch.fx.experimental.optimization import fuse
 def memory_format_for(model: nn.Module, example: torch.Tensor, channels_last: bool) -> torch.memory_format:
     """Channels-last when asked for, the input is an image batch and the model's forward accepts it (``model``
     is left in the returned format; a forward that cannot take it, e.g. ``x.view(n, -1)`` on a channels-last
-    feature map, gets the contiguous format). The layout changes speed only, never results."""
+    feature map, gets the contiguous format). The layout changes speed only, and results no more than float
+    rounding."""
     if not channels_last or example.dim() != 4:
         return torch.contiguous_format
     was_training = model.training
@@ -26,7 +27,7 @@ def memory_format_for(model: nn.Module, example: torch.Tensor, channels_last: bo
         with torch.no_grad():
             model(example[:2].to(memory_format=torch.channels_last))
         return torch.channels_last
-    except Exception:  # whatever fails here fails (or not) the same way in the contiguous format, where it is reported
+    except Exception:  # whatever fails here fails (or not) in the contiguous format too, where it is reported
         model.to(memory_format=torch.contiguous_format)
         return torch.contiguous_format
     finally:
