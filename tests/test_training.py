@@ -146,27 +146,6 @@ class _Flattening(nn.Module):
         return self.fc(y.view(y.shape[0], -1))
 
 
-@pytest.mark.parametrize("name", ["resnet20", "flattening", "shared"])
-@pytest.mark.parametrize("size", ["small", "folded"])
-def test_fast_evaluation_gives_the_same_results_and_leaves_the_model_as_it_was(digits, name, size):
-    seed_everything(0)
-    if size == "folded":  # enough input values to fold BatchNorm (digits' 8x8 images, repeated)
-        from prunekit.data.bundle import TensorSplit
-        from prunekit.training.inference import FOLD_MIN_VALUES
-
-        reps = FOLD_MIN_VALUES // (len(digits.val) * 64) + 1
-        digits = SimpleNamespace(val=TensorSplit(digits.val.x.repeat(reps, 1, 1, 1), digits.val.y.repeat(reps)))
-    model = {"resnet20": lambda: prunekit.create_model("resnet20", 10, 1, 8, width=4), "flattening": _Flattening,
-             "shared": lambda: nn.Sequential(_SharedConv(), nn.Linear(64, 10))}[name]()
-    model.train()
-    if name == "resnet20":
-        _with_statistics(model).train()
-    fast, plain = evaluate(model, digits.val), evaluate(model, digits.val, fast=False)
-    assert fast["accuracy"] == plain["accuracy"] and fast["loss"] == pytest.approx(plain["loss"], rel=1e-5)
-    assert model.training  # its mode restored
-    assert all(p.is_contiguous() for p in model.parameters())  # and its layout
-
-
 class _SharedConv(nn.Module):
     """One convolution called twice, each time followed by its own BatchNorm: folding one would change the other."""
 
@@ -196,6 +175,27 @@ def _with_statistics(model):
             m.running_mean.uniform_(-1, 1)
             m.running_var.uniform_(0.5, 2)
     return model.eval()
+
+
+@pytest.mark.parametrize("name", ["resnet20", "flattening", "shared"])
+@pytest.mark.parametrize("size", ["small", "folded"])
+def test_fast_evaluation_gives_the_same_results_and_leaves_the_model_as_it_was(digits, name, size):
+    seed_everything(0)
+    if size == "folded":  # enough input values to fold BatchNorm (digits' 8x8 images, repeated)
+        from prunekit.data.bundle import TensorSplit
+        from prunekit.training.inference import FOLD_MIN_VALUES
+
+        reps = FOLD_MIN_VALUES // (len(digits.val) * 64) + 1
+        digits = SimpleNamespace(val=TensorSplit(digits.val.x.repeat(reps, 1, 1, 1), digits.val.y.repeat(reps)))
+    model = {"resnet20": lambda: prunekit.create_model("resnet20", 10, 1, 8, width=4), "flattening": _Flattening,
+             "shared": lambda: nn.Sequential(_SharedConv(), nn.Linear(64, 10))}[name]()
+    if name == "resnet20":
+        _with_statistics(model)  # running statistics that folding must carry over
+    model.train()
+    fast, plain = evaluate(model, digits.val), evaluate(model, digits.val, fast=False)
+    assert fast["accuracy"] == plain["accuracy"] and fast["loss"] == pytest.approx(plain["loss"], rel=1e-5)
+    assert model.training  # its mode restored
+    assert all(p.is_contiguous() for p in model.parameters())  # and its layout
 
 
 def test_batchnorm_is_folded_for_evaluation_only_where_it_is_safe():

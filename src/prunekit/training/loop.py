@@ -69,6 +69,11 @@ def _named(task: Objective, result: dict) -> dict:
     return result if task.metric == "accuracy" else {**result, "metric": task.metric}
 
 
+def _first_inputs(split: Split, device: str) -> torch.Tensor:
+    """The first two inputs of ``split`` (one when it holds one), on ``device``: the example that probes a layout."""
+    return next(iter(batches(split, min(2, len(split)))))[0].to(device)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, *, batch_size: int = 512, device: str = "cpu",
              topk: int = 1, task: Objective | None = None, fast: bool = True) -> dict:
@@ -86,7 +91,7 @@ def evaluate(model: nn.Module, split: Split, *, batch_size: int = 512, device: s
     was_training = model.training
     model.eval()
     meter, correct_k, loss, seen = task.meter(), 0, 0.0, 0
-    first = next(iter(batches(split, min(2, len(split)))))[0].to(device)
+    first = _first_inputs(split, device)
     net = fused_for_inference(model, first) if fast and len(split) * first[0].numel() >= FOLD_MIN_VALUES else model
     with memory_format(net, first, fast) as fmt:
         for x, y in batches(split, batch_size):
@@ -202,10 +207,10 @@ def _start(model: nn.Module, split: Split, cfg: TrainConfig, steps: int | None, 
     if resumed:
         run.step, run.epoch, history = resumed["step"], resumed["epoch"], resumed["history"]
     if total > run.step:
-        first = next(iter(batches(split, min(2, len(split)))))[0]
-        run.memory_format = memory_format_for(model, first.to(cfg.device), cfg.channels_last)
+        first = _first_inputs(split, cfg.device)
+        run.memory_format = memory_format_for(model, first, cfg.channels_last)
         if teacher is not None:  # it only predicts: a copy with BatchNorm folded computes the same, faster
-            run.teacher = fused_for_inference(teacher, first.to(cfg.device))
+            run.teacher = fused_for_inference(teacher, first)
             run.teacher.to(memory_format=run.memory_format)
     return run, history, expect
 
