@@ -206,6 +206,8 @@ def test_batchnorm_is_folded_for_evaluation_only_where_it_is_safe():
     assert fused is not resnet and not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
     with torch.no_grad():
         assert torch.allclose(fused(x), resnet(x), atol=1e-5)
-    for model in (_with_statistics(_SharedConv()), _with_statistics(_Branching())):
+    hooked = _with_statistics(prunekit.create_model("resnet20", 10, 1, 8, width=4))
+    hooked.bn1.register_forward_hook(lambda module, inputs, output: None)  # e.g. one that records activations
+    for model in (_with_statistics(_SharedConv()), _with_statistics(_Branching()), hooked):
         assert fused_for_inference(model, x) is model  # evaluated as it is
     assert fused_for_inference(resnet.train(), x) is resnet  # batch statistics: nothing to fold

@@ -58,8 +58,8 @@ def fused_for_inference(model: nn.Module, example: torch.Tensor) -> nn.Module:
     """A copy of ``model`` in eval mode with each BatchNorm folded into the convolution or linear layer that feeds
     only it (torch.fx's ``fuse``), when that is safe; otherwise ``model`` itself. Safe means: the model has
     BatchNorm to fold, traces symbolically, calls each of its convolution, linear and BatchNorm layers once (a
-    shared layer folded at one call would change the others), and the copy's output on ``example`` matches the
-    model's."""
+    shared layer folded at one call would change the others) and none of them has a forward hook (folding
+    replaces the layer, and its hooks with it), and the copy's output on ``example`` matches the model's."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms or model.training or not all(m.track_running_stats for m in norms):
         return model
@@ -70,7 +70,8 @@ def fused_for_inference(model: nn.Module, example: torch.Tensor) -> nn.Module:
         modules = dict(traced.named_modules())
         called = [n.target for n in traced.graph.nodes
                   if n.op == "call_module" and isinstance(modules[n.target], _FOLDABLE)]
-        if len(called) != len(set(called)):
+        hooked = any(modules[t]._forward_hooks or modules[t]._forward_pre_hooks for t in called)
+        if len(called) != len(set(called)) or hooked:
             return model
         fused = fuse(traced, inplace=False, no_trace=True).eval()
         with torch.no_grad():
