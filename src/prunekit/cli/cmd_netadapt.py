@@ -36,6 +36,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_trust_args(p)
 
 
+def budget_is_ratio(work_dir: Path) -> bool:
+    """Whether the run's budget is a share of the start network's resource (--budget-ratio)."""
+    return WorkDir(work_dir).config()["netadapt"].get("budget") is None
+
+
 def report(result, work_dir: Path) -> int:
     """Print the summary; the exit status says whether the budget was met (as measured, for latency)."""
     start = read_json(WorkDir(work_dir).iteration_dir(0) / "metrics.json")
@@ -51,12 +56,17 @@ def report(result, work_dir: Path) -> int:
     if measured is not None:
         predicted = f" (predicted {m['latency_predicted_ms']:.3f} ms)" if "latency_predicted_ms" in m else ""
         print(f"latency measured: {measured:.3f} ms against a budget of {m['budget']:.3f} ms{predicted}")
+        if "latency_measured_ratio" in m:
+            print(f"  {m['latency_measured_ratio']:.1%} of the start network's {m['base_latency_measured_ms']:.3f} ms "
+                  "measured alongside it")
     if not m.get("reached_budget", True):
         print(f"the budget is NOT met yet: {m.get('stopped', 'stopped early')} (continue with --resume)")
         return 0 if str(m.get("stopped", "")).startswith("max_iters") else MISSED_BUDGET
-    if measured is not None and measured > m["budget"]:
-        print(f"the budget is NOT met as measured ({measured / m['budget']:.1%} of it): resume with a smaller "
-              "--budget, or use --latency-mode measure")
+    if measured is not None and not m.get("met_as_measured", measured <= m["budget"]):
+        share = (f"{m['latency_measured_ratio']:.1%} of the start's latency against {m['budget'] / m['base_resource']:.0%}"
+                 if "latency_measured_ratio" in m and budget_is_ratio(work_dir) else f"{measured / m['budget']:.1%} of it")
+        print(f"the budget is NOT met as measured ({share}): resume with a smaller --budget, or use "
+              "--latency-mode measure")
         return MISSED_BUDGET
     return 0
 

@@ -83,10 +83,17 @@ class LatencyTable:
 
     # -- timing ----------------------------------------------------------------------------------
 
-    def time_layer(self, module: nn.Module, input_shape: tuple[int, ...]) -> float:
-        """Milliseconds of one call of ``module`` on a random input of ``input_shape``, about ``entry_time_s`` of
-        timing (see each platform's ``time_layer``: on ONNX platforms the layer alone is exported and run)."""
-        return self.backend.time_layer(module.eval(), torch.randn(input_shape), self.threads, self.entry_time_s)
+    def time_layer(self, module: nn.Module, input_shape: tuple[int, ...], seconds: float | None = None) -> float:
+        """Milliseconds of one call of ``module`` on a fresh random input of ``input_shape``: one timing of about
+        ``seconds`` (default ``entry_time_s``; see each platform's ``time_layer``: on ONNX platforms the layer
+        alone is exported and run)."""
+        return self.backend.time_layer(module.eval(), torch.randn(input_shape), self.threads,
+                                       self.entry_time_s if seconds is None else seconds)
+
+    def time_entry(self, module: nn.Module, input_shape: tuple[int, ...]) -> float:
+        """A table entry: the lowest of the platform's ``table_trials`` timings, sharing ``entry_time_s``."""
+        trials = self.backend.table_trials
+        return min(self.time_layer(module, input_shape, self.entry_time_s / trials) for _ in range(trials))
 
     def _add(self, key: str, ms: float, on_demand: bool) -> float:
         self.entries[key] = ms
@@ -111,7 +118,7 @@ class LatencyTable:
             raise PrunekitError(f"the latency table has no entry for {key}")
         layer = site.layer(removed)
         assert layer is not None
-        return self._add(key, self.time_layer(*layer), on_demand=True)
+        return self._add(key, self.time_entry(*layer), on_demand=True)
 
     def layers_sum(self, sites: Iterable[Site], removed: dict[str, int] | None = None, on_demand: bool = True) -> float:
         """The uncalibrated prediction: the sum of every site's table entry."""
@@ -306,21 +313,28 @@ def build_lut(
             key = site.signature(removed)
             if key is not None and key not in table.entries and key not in todo:
                 todo[key] = (site, removed)
-    bar = tqdm(todo.items(), desc=f"latency table ({table.platform})", disable=not progress or None, file=sys.stderr,
-               unit="layer")
+    passes = table.backend.table_trials
+    bar = tqdm(total=passes * len(todo), desc=f"latency table ({table.platform})", disable=not progress or None,
+               file=sys.stderr, unit="layer")
     saved_at = time.monotonic()
     try:
-        for key, (site, removed) in bar:
-            table._add(key, table.time_layer(*site.layer(removed)), on_demand=False)
-            if save_to is not None and time.monotonic() - saved_at > 30:
-                table.save(save_to)
-                saved_at = time.monotonic()
+        # the platform's trials of an entry are taken in separate passes over the table: a slow spell of the
+        # machine then touches one trial of many entries, not every trial of a few
+        for n in range(passes):
+            for key, (site, removed) in todo.items():
+                ms = table.time_layer(*site.layer(removed), table.entry_time_s / passes)
+                table._add(key, min(ms, table.entries[key]) if n else ms, on_demand=False)
+                bar.update()
+                if save_to is not None and time.monotonic() - saved_at > 30:
+                    table.save(save_to)
+                    saved_at = time.monotonic()
         if calibrate and not table.is_calibrated(example_inputs):
             table.calibrate(model, example_inputs, round_to=min_channels_step)
         table.info.setdefault("builds", []).append({
             "input": shape_key(example_inputs), "min_channels_step": min_channels_step, "measured": len(todo),
             "seconds": round(time.perf_counter() - t0, 1)})
     finally:  # what was measured is kept, even on Ctrl-C
+        bar.close()
         if save_to is not None:
             table.save(save_to)
     return table

@@ -33,6 +33,8 @@ class Platform:
     """Set by :func:`prunekit.latency.platforms.register_platform`."""
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
+    table_trials: ClassVar[int] = 1
+    """Independent timings of each lookup-table entry, the lowest kept (see :func:`prunekit.latency.build_lut`)."""
 
     def __init__(self, clock: str = "wall", **options: Any) -> None:
         if options:

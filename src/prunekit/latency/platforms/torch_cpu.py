@@ -16,6 +16,10 @@ from prunekit.latency.timing import LatencyResult, pinned_threads, steady_alloca
 class TorchCpu(Platform):
     """Eager torch on the CPU: ``Timer.blocked_autorange`` after warm-up, thread count pinned and restored."""
 
+    table_trials = 3
+    """A small layer's timing here has a slow mode that lasts a while (one 20 ms timing of a 14x14 convolution
+    read 67 or 118 us at random): the lowest of three timings taken apart keeps a table's entries on one mode."""
+
     def record(self, threads: int | None = None) -> dict[str, Any]:
         """Device, threads, torch version and the allocator setting (see :func:`steady_allocator`)."""
         return {**super().record(threads), "torch": torch.__version__, "allocator": steady_allocator()}
