@@ -374,3 +374,40 @@ def test_a_latency_budget_is_judged_against_the_start_network_measured_alongside
                       work_dir=tmp_path / "w", **budget).run()
     assert result.metrics["reached_budget"]
     assert result.metrics["met_as_measured"] is ratio_budget  # 1000 ms is over a budget given in milliseconds
+
+
+def test_widths_between_measured_ones_are_interpolated_not_timed(monkeypatch):
+    model, x = convnet(), torch.randn(1, 3, 16, 16)
+    monkeypatch.setattr(LatencyTable, "time_layer", fake_time)
+    table = build_lut(model, x, min_channels_step=4, calibrate=False, progress=False)
+    exact = build_lut(model, x, min_channels_step=1, calibrate=False, progress=False, table=LatencyTable("torch-cpu", 1))
+    s = analyze(copy.deepcopy(model), x, round_to=1)
+    timed = []
+    monkeypatch.setattr(LatencyTable, "time_layer", lambda *a, **k: timed.append(a) or fake_time(*a, **k))
+    cost, truth = table.what_if(s, x), exact.what_if(s, x)
+    assert [g.name for g in s.groups] == ["0", "6"]
+    for removed in ({"0": 2}, {"0": 5, "6": 3}, {"6": 7}):  # widths 14, 11 / 21, 17: between multiples of 4
+        assert cost(removed) == pytest.approx(truth(removed), rel=0.02)
+    assert timed == [] and table.interpolator.count > 0
+    below = {g.name: g.channels - 2 for g in s.groups}  # 2 channels: below the narrowest width measured (4)
+    cost(below)
+    assert timed  # outside the measured range a layer is still timed on demand
+
+
+def test_interpolation_reads_only_its_own_layer_kind():
+    from prunekit.latency.interpolate import Interpolator
+
+    entries = {}
+    conv = nn.Conv2d(8, 8, 3, padding=1)
+    for cin in (4, 8):
+        for cout in (4, 8):
+            entries[f"Conv2d({cin},{cout},k=(3,3),s=(1,1),p=(1,1),d=(1,1),g=1,bias=True)@1x{cin}x8x8"] = cin * cout
+    entries["Conv2d(6,6,k=(3,3),s=(2,2),p=(1,1),d=(1,1),g=1,bias=True)@1x6x8x8"] = 1000.0  # another stride
+    interpolate = Interpolator(entries)
+    assert interpolate.estimate(conv, (1, 6, 8, 8), (1, 6, 8, 8)) == pytest.approx(36)  # bilinear: exact here
+    assert interpolate.estimate(conv, (1, 8, 8, 8), (1, 6, 8, 8)) == pytest.approx(48)  # one count measured
+    assert interpolate.estimate(conv, (1, 2, 8, 8), (1, 6, 8, 8)) is None  # below the measured widths
+    assert interpolate.estimate(nn.BatchNorm2d(6), (1, 6, 8, 8), (1, 6, 8, 8)) is None  # nothing of its kind
+    entries["Conv2d(12,4,k=(3,3),s=(1,1),p=(1,1),d=(1,1),g=1,bias=True)@1x12x8x8"] = 48.0
+    entries["Conv2d(12,8,k=(3,3),s=(1,1),p=(1,1),d=(1,1),g=1,bias=True)@1x12x8x8"] = 96.0
+    assert interpolate.estimate(conv, (1, 10, 8, 8), (1, 6, 8, 8)) == pytest.approx(60)  # entries added later

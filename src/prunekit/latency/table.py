@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from prunekit.errors import PrunekitError
 from prunekit.io import write_json
+from prunekit.latency.interpolate import Interpolator
 from prunekit.latency.measure import measure_latency
 from prunekit.latency.platforms import Platform, get_platform
 from prunekit.latency.timing import CLOCKS
@@ -73,6 +74,7 @@ class LatencyTable:
         self.threads = self.record.get("threads")
         self.entry_time_s = entry_time_s
         self.entries: dict[str, float] = {}
+        self.interpolator = Interpolator(self.entries)
         self.calibration: dict[str, dict[str, Any]] = {}
         self.info: dict[str, Any] = {}
         self.path: Path | None = None
@@ -105,13 +107,18 @@ class LatencyTable:
         return ms
 
     def site_cost(self, site: Site, removed: dict[str, int] | None = None, on_demand: bool = True) -> float:
-        """Milliseconds of one site after the removals (measured and added when missing)."""
+        """Milliseconds of one site after the removals: its entry; between measured widths of the same layer, their
+        interpolation (see :mod:`prunekit.latency.interpolate`); else measured and added."""
         key = site.signature(removed)
         if key is None:  # a layer kind prunekit cannot rebuild: scale its own timing by its input size
             base = self.site_cost(site, None, on_demand)
             x, _ = site.shapes(removed or {})
             return base * math.prod(x) / max(1, math.prod(site.input_shape))
         ms = self.entries.get(key)
+        if ms is not None:
+            return ms
+        x, y = site.shapes(removed) if site._touched_by(removed) else (site.input_shape, site.output_shape)
+        ms = self.interpolator.estimate(site.module, x, y)
         if ms is not None:
             return ms
         if not on_demand:
@@ -239,6 +246,7 @@ class LatencyTable:
                 warnings.warn(f"latency table {path} was measured with other library versions "
                               f"({', '.join(f'{k} {record[k]}' for k in versions)}); timings may differ", stacklevel=2)
         table.entries = {str(k): float(v) for k, v in doc["entries"].items()}
+        table.interpolator = Interpolator(table.entries)
         table.calibration = doc.get("calibration") or {}
         table.info = doc.get("info") or {}
         table.path = path
