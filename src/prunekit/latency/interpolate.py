@@ -54,6 +54,8 @@ class Interpolator:
     def __init__(self, entries: dict[str, float]) -> None:
         self.entries = entries
         self._index: dict[str, tuple[re.Pattern, int, dict[tuple[int, ...], str]]] = {}
+        self._memo: dict[str, float | None] = {}
+        self._memo_size = 0
         self.count = 0
         """Entries priced by interpolation so far."""
 
@@ -62,10 +64,15 @@ class Interpolator:
         found = channel_variables(module, x, y)
         if found is None:
             return None
-        values, shapes = found
-        template = signature_of(module, *shapes(*_SENTINELS[:len(values)]))
-        points = {v: self.entries[key] for v, key in self._keys(template, len(values)).items()}
-        ms = _linear(points, values) if len(values) == 1 else _bilinear(points, values)
+        if self._memo_size != len(self.entries):  # the table grew: earlier answers may have changed
+            self._memo, self._memo_size = {}, len(self.entries)
+        key = signature_of(module, x, y)
+        if key not in self._memo:
+            values, shapes = found
+            template = signature_of(module, *shapes(*_SENTINELS[:len(values)]))
+            points = {v: self.entries[k] for v, k in self._keys(template, len(values)).items()}
+            self._memo[key] = _linear(points, values) if len(values) == 1 else _bilinear(points, values)
+        ms = self._memo[key]
         if ms is not None:
             self.count += 1
         return ms
