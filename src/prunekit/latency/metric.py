@@ -49,6 +49,7 @@ class LatencyMetric:
         self.platform, self.mode, self.threads, self.batch_size = self.backend.name, mode, threads, batch_size
         self.min_channels_step, self.progress = min_channels_step, progress
         self.probes = ProbeCache()  # NetAdapt's iterations probe each group once
+        self.shift_ms = 0.0
         self.table: LatencyTable | None = lut if isinstance(lut, LatencyTable) else None
         self.lut_path = None if isinstance(lut, LatencyTable) or lut is None else Path(lut)
         if self.table is None and self.lut_path is not None and self.lut_path.exists():
@@ -80,12 +81,21 @@ class LatencyMetric:
             self.table.save_if_changed()
         return self.table
 
+    @property
+    def correctable(self) -> bool:
+        """Whether predictions can be corrected by a measurement (:meth:`correct`): table-priced latencies."""
+        return self.mode == "lut"
+
+    def correct(self, shift_ms: float) -> None:
+        """Add ``shift_ms`` to every prediction from now on (NetAdapt's measured check at the end of a search)."""
+        self.shift_ms += shift_ms
+
     def of_model(self, model: nn.Module, example_inputs: torch.Tensor) -> float:
         """Predicted (lut) or measured latency of ``model`` in milliseconds."""
         example_inputs = self._batch(example_inputs)
         if self.mode == "measure":
             return measure_latency(model, example_inputs, self.backend, threads=self.threads).median_ms
-        return self._ready_table(model, example_inputs).predict(model, example_inputs)
+        return self._ready_table(model, example_inputs).predict(model, example_inputs) + self.shift_ms
 
     def what_if(self, structure: ModelStructure, example_inputs: torch.Tensor) -> Callable[[dict[str, int]], float]:
         """Latency after removing channels from groups: table arithmetic, or pruning a copy and timing it."""
@@ -97,7 +107,7 @@ class LatencyMetric:
             def predicted(removed: dict[str, int]) -> float:
                 ms = cost(removed)
                 table.save_if_changed()
-                return ms
+                return ms + self.shift_ms
             return predicted
 
         return lambda removed: self.of_model(pruned_copy(structure, removed).model, example_inputs)
@@ -122,7 +132,7 @@ class LatencyMetric:
         out: dict[str, Any] = {"latency_measured_ms": real.median_ms, "latency_measured_noise": real.noise,
                                "latency_mode": self.mode, "latency_platform": real.platform}
         if self.mode == "lut" and self.table is not None:
-            out["latency_predicted_ms"] = self.table.predict(model, example_inputs)
+            out["latency_predicted_ms"] = self.table.predict(model, example_inputs) + self.shift_ms
             self.table.save_if_changed()
         if base is not None:
             out["base_latency_measured_ms"] = best["base"].median_ms

@@ -32,6 +32,10 @@ from prunekit.resources import count
 from prunekit.resources.metric import MetricContext, ResourceMetric, make_metric
 
 
+MAX_CORRECTIONS = 3
+"""Measured checks at the end of a search that may send it on (a latency table predicting too low)."""
+
+
 class Executor(Protocol):
     """Runs an iteration's candidates: ``map(fn, shared, jobs)`` yields ``fn(shared, job)`` for every job, in any order."""
 
@@ -97,6 +101,7 @@ class NetAdaptSearch:
         self.metric = metric or make_metric(config.resource, MetricContext(
             config.min_channels_step, progress, {"latency": config.latency}))
         self.scoring = self._scoring_mode(model)
+        self.corrections: list[dict[str, Any]] = []
 
     def _scoring_mode(self, model: nn.Module) -> str:
         mode = self.config.scoring
@@ -119,17 +124,24 @@ class NetAdaptSearch:
         budget = self.budget(base)
         stopped: str | None = None
         iteration = len(state.history) + 1
-        while (cfg.max_iters < 0 or iteration <= cfg.max_iters) and state.resource > budget:
-            stopped = self._iterate(state, iteration, base, budget)
-            if stopped:
+        checked: tuple[nn.Module, dict[str, Any]] | None = None
+        while True:
+            while (cfg.max_iters < 0 or iteration <= cfg.max_iters) and state.resource > budget:
+                stopped = self._iterate(state, iteration, base, budget)
+                if stopped:
+                    break
+                iteration += 1
+            if stopped or state.resource > budget:
                 break
-            iteration += 1
+            checked, corrected = self._measured_check(state, base, budget)
+            if not corrected:
+                break
         if state.resource > budget and stopped is None:
             stopped = f"max_iters={cfg.max_iters} reached"
             self.events.message(f"stopped after max_iters={cfg.max_iters} with {cfg.resource} "
                                 f"{human(state.resource)} above the budget {human(budget)}; resume with a larger "
                                 "max_iters to continue")
-        final = self._finish(state, base, budget, stopped)
+        final = self._finish(state, base, budget, stopped, checked)
         self.events.finished(final, state.model)
         return NetAdaptResult(state.model, state.history, final)
 
@@ -173,6 +185,7 @@ class NetAdaptSearch:
                                               for c in cuts],
             "scoring": self.scoring, **({"reference": reference} if reference else {}),
             "candidates": [r.record() for r in sorted(scored.results + skipped, key=lambda r: r.group)],
+            **({"prediction_shift": self.metric.shift_ms} if getattr(self.metric, "shift_ms", 0) else {}),
             "plan_s": round(plan_s, 3), "kept_finetune_s": round(tune_s, 3),
             "evaluate_s": round(time.perf_counter() - t_eval, 3), "seconds": round(time.perf_counter() - t0, 3),
         }
@@ -227,7 +240,34 @@ class NetAdaptSearch:
                 r.model = None
         return sorted(results, key=lambda r: r.group)
 
-    def _finish(self, state: _State, base: float, budget: float, stopped: str | None) -> dict[str, Any]:
+    def _measured_check(self, state: _State, base: float,
+                        budget: float) -> tuple[tuple[nn.Module, dict[str, Any]] | None, bool]:
+        """A predicted resource that met the budget, measured for real (the metric's ``final_report``); when the
+        measurement is over, predictions are raised by the error it showed (``correct``) so the search goes on.
+        Returns the measurement (with the network it is of) and whether predictions were corrected."""
+        report = getattr(self.metric, "final_report", None)
+        if report is None:
+            return None, False
+        measured = report(state.model, self.example_inputs, base=self.model)
+        measured["met_as_measured"] = self._met_as_measured(measured, budget)
+        if (measured["met_as_measured"] or not getattr(self.metric, "correctable", False)
+                or len(self.corrections) >= MAX_CORRECTIONS):
+            return (state.model, measured), False
+        ratio = measured.get("latency_measured_ratio")
+        target = ratio * base if self.config.budget is None and ratio is not None else measured["latency_measured_ms"]
+        shift = target - state.resource
+        if shift <= 0:
+            return (state.model, measured), False
+        self.metric.correct(shift)
+        state.resource = self.metric.of_model(state.model, self.example_inputs)
+        self.corrections.append({"after_iteration": len(state.history), "shift": shift, **{
+            k: measured[k] for k in ("latency_measured_ms", "latency_measured_ratio") if k in measured}})
+        self.events.message(f"measured at the end: {human(target)} in the budget's terms against {human(budget)}; "
+                            f"predictions raised by {human(shift)} and the search goes on")
+        return (state.model, measured), True
+
+    def _finish(self, state: _State, base: float, budget: float, stopped: str | None,
+                checked: tuple[nn.Module, dict[str, Any]] | None = None) -> dict[str, Any]:
         """The final figures (and the final rounding of widths, when asked for)."""
         cfg = self.config
         final: dict[str, Any] = {}
@@ -249,10 +289,14 @@ class NetAdaptSearch:
         if state.resource > budget:
             final["stopped"] = stopped
         report = getattr(self.metric, "final_report", None)
-        if report is not None:  # e.g. a predicted latency is measured for real at the end
+        if checked is not None and checked[0] is state.model:  # measured already, as the search ended
+            final.update(checked[1])
+        elif report is not None:  # e.g. a predicted latency is measured for real at the end
             final.update(report(state.model, self.example_inputs, base=self.model))
             if "latency_measured_ms" in final:
                 final["met_as_measured"] = self._met_as_measured(final, budget)
+        if self.corrections:
+            final["prediction_corrections"] = self.corrections
         return final
 
     def _met_as_measured(self, final: dict[str, Any], budget: float) -> bool:
@@ -308,6 +352,8 @@ class NetAdaptSearch:
         point = self.resume
         assert point is not None
         last = point.history[-1] if point.history else {}
+        if last.get("prediction_shift"):  # the correction a measured check made before the stop
+            self.metric.correct(last["prediction_shift"])
         state = _State(point.model.cpu().eval(), last.get("resource", point.start["resource"]),
                        last.get("accuracy", point.start["accuracy"]),
                        last.get("score", point.start.get("score", point.start["accuracy"])),
