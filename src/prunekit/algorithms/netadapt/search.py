@@ -346,9 +346,11 @@ class NetAdaptSearch:
         cost = self.metric.what_if(structure, self.example_inputs)
         floor = cost({g.name: structure.removable(g.name) for g in structure.groups})
         if floor > budget:
+            step = cfg.min_channels_step
+            width = f"{step} channel" + ("s" if step != 1 else "")
+            what = "a larger budget" + (", or a smaller --min-channels-step" if step > 1 else "")
             raise PrunekitError(f"budget {budget:.4g} {cfg.resource} cannot be reached: with every prunable group at "
-                                f"its minimum width ({cfg.min_channels_step} channels) the network still needs "
-                                f"{floor:.4g}; give a larger budget, or a smaller --min-channels-step")
+                                f"its minimum width ({width}) the network still needs {floor:.4g}; give {what}")
 
     def _resume(self) -> tuple[_State, dict[str, Any]]:
         point = self.resume
