@@ -7,7 +7,7 @@ says how noisy it was.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Hashable, Mapping
 
 import torch
 from torch import nn
@@ -15,8 +15,8 @@ from torch import nn
 from prunekit.latency.platforms import PLATFORMS, Platform, get_platform, list_platforms
 from prunekit.latency.timing import LatencyResult, cpu_name, pinned_threads, steady_allocator
 
-__all__ = ["PLATFORMS", "LatencyResult", "cpu_name", "list_platforms", "measure_latency", "pinned_threads",
-           "platform_record", "steady_allocator"]
+__all__ = ["PLATFORMS", "LatencyResult", "cpu_name", "list_platforms", "lowest_medians", "measure_latency",
+           "pinned_threads", "platform_record", "steady_allocator"]
 
 
 def platform_record(platform: str | Platform, threads: int | None = None, **options: Any) -> dict[str, Any]:
@@ -47,3 +47,16 @@ def measure_latency(
     """
     return get_platform(platform, **options).measure(model.eval(), example_inputs, threads=threads, warmup=warmup,
                                                      repeats=repeats, min_time_s=min_time_s)
+
+
+def lowest_medians(nets: Mapping[Hashable, nn.Module], measure: Callable[[nn.Module], LatencyResult],
+                   rounds: int) -> dict[Hashable, LatencyResult]:
+    """Each network measured in ``rounds`` interleaved rounds, the lowest median of each kept: other jobs on a
+    shared machine only ever add time, and a burst of them during one network's turn would tilt a comparison."""
+    best: dict[Hashable, LatencyResult] = {}
+    for _ in range(max(1, rounds)):
+        for name, net in nets.items():
+            m = measure(net)
+            if name not in best or m.median_ms < best[name].median_ms:
+                best[name] = m
+    return best

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from prunekit.errors import PrunekitError
-from prunekit.latency.measure import measure_latency
+from prunekit.latency.measure import lowest_medians, measure_latency
 from prunekit.latency.platforms import Platform, get_platform
 from prunekit.latency.sites import ProbeCache
 from prunekit.latency.table import LatencyTable, build_lut
@@ -122,12 +122,8 @@ class LatencyMetric:
         (``latency_measured_ratio``), not only against milliseconds measured when the run began."""
         example_inputs = self._batch(example_inputs)
         nets = {"final": model, **({"base": base} if base is not None else {})}
-        best: dict[str, Any] = {}
-        for _ in range(max(1, rounds) if base is not None else 1):
-            for name, net in nets.items():
-                m = measure_latency(net, example_inputs, self.backend, threads=self.threads)
-                if name not in best or m.median_ms < best[name].median_ms:
-                    best[name] = m
+        best = lowest_medians(nets, lambda net: measure_latency(net, example_inputs, self.backend, threads=self.threads),
+                              rounds if base is not None else 1)
         real = best["final"]
         out: dict[str, Any] = {"latency_measured_ms": real.median_ms, "latency_measured_noise": real.noise,
                                "latency_mode": self.mode, "latency_platform": real.platform}

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from prunekit.errors import PrunekitError
 from prunekit.io import write_json
 from prunekit.latency.interpolate import Interpolator
-from prunekit.latency.measure import measure_latency
+from prunekit.latency.measure import lowest_medians, measure_latency
 from prunekit.latency.platforms import Platform, get_platform
 from prunekit.latency.timing import CLOCKS
 from prunekit.latency.sites import ProbeCache, Site, probe_sites, reachable_removals, trace_sites
@@ -117,8 +117,7 @@ class LatencyTable:
         ms = self.entries.get(key)
         if ms is not None:
             return ms
-        x, y = site.shapes(removed) if site._touched_by(removed) else (site.input_shape, site.output_shape)
-        ms = self.interpolator.estimate(site.module, x, y)
+        ms = self.interpolator.estimate(site.module, *site.shapes(removed or {}))
         if ms is not None:
             return ms
         if not on_demand:
@@ -174,12 +173,8 @@ class LatencyTable:
         structure = analyze(copy.deepcopy(model).eval(), example_inputs, round_to=round_to)
         nets = {share: pruned_copy(structure, {g.name: structure.round_removal(g.name, int(round((1 - share) * g.channels)))
                                                for g in structure.groups}).model for share in keep}
-        best: dict[float, Any] = {}
-        for _ in range(max(1, rounds)):
-            for share, net in nets.items():
-                m = measure_latency(net, example_inputs, self.backend, threads=self.threads, min_time_s=min_time_s)
-                if share not in best or m.median_ms < best[share].median_ms:
-                    best[share] = m
+        best = lowest_medians(nets, lambda net: measure_latency(net, example_inputs, self.backend, threads=self.threads,
+                                                                min_time_s=min_time_s), rounds)
         points = [{"keep": share, "layers_sum_ms": self.layers_sum(trace_sites(net, example_inputs)),
                    "measured_ms": best[share].median_ms, "noise": best[share].noise} for share, net in nets.items()]
         scale, offset = _fit_line([p["layers_sum_ms"] for p in points], [p["measured_ms"] for p in points])
