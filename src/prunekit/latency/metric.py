@@ -34,6 +34,9 @@ class LatencyMetric:
     """
 
     name = "latency"
+    stepwise = True
+    """Latency falls in steps as a layer narrows (kernels work in blocks of channels): NetAdapt's share cuts
+    may grow to the next step (:func:`prunekit.algorithms.netadapt.candidate.stepwise_removal`)."""
 
     def __init__(self, platform: str | Platform = "torch-cpu", mode: str = "lut",
                  lut: str | Path | LatencyTable | None = None, threads: int | None = None,
@@ -80,6 +83,11 @@ class LatencyMetric:
             self.table.path = self.table.path or self.lut_path
             self.table.save_if_changed()
         return self.table
+
+    @property
+    def cheap_what_if(self) -> bool:
+        """Whether a what-if is arithmetic (a table) rather than a measurement of a pruned copy."""
+        return self.mode == "lut"
 
     @property
     def correctable(self) -> bool:
