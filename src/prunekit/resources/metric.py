@@ -17,7 +17,11 @@ from prunekit.structure import ModelStructure
 
 
 class ResourceMetric(Protocol):
-    """A resource a budget can be set in: ``of_model`` measures a network; ``what_if`` predicts one after removals."""
+    """A resource a budget can be set in: ``of_model`` measures a network; ``what_if`` predicts one after removals.
+
+    Optional attributes NetAdapt reads: ``stepwise`` (True: the resource falls in steps as a group narrows, so a
+    share cut may grow to the next step; default False) and ``cheap_what_if`` (False: each ``what_if`` call is a
+    measurement, so few widths are tried; default True)."""
 
     name: str
 
