@@ -133,3 +133,24 @@ def test_a_budget_no_cut_can_approach_stops_with_why(small, tmp_path):
     assert result.history == [] and not result.metrics["reached_budget"]
     assert "no group's cut lowers the " in result.metrics["stopped"]
     assert any("the budget cannot be reached; give a larger budget" in m for m in messages)
+
+
+class _DearTogether(_Staircase):
+    """Each single cut saves, but a network with more than one convolution narrowed reads far slower (as a
+    combination of cuts can on an int8 runtime, or on a busy machine)."""
+
+    start = None
+
+    def of_model(self, model, example_inputs):
+        widths = [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)]
+        self.start = self.start or widths
+        narrowed = sum(w < s for w, s in zip(widths, self.start))
+        return self._cost(widths) + (1000.0 if narrowed > 1 else 0.0)
+
+
+@pytest.mark.parametrize("metric, together", [(_Staircase, True), (_DearTogether, False)])
+def test_cuts_that_cost_more_together_give_way_to_the_best_single_cut(small, tmp_path, metric, together):
+    result, _ = _run(*small, tmp_path, float, budget_ratio=0.5, max_iters=1, metric=metric)
+    (h,) = result.history
+    assert (len(h["cuts"]) > 1) == together
+    assert h["resource"] < result.metrics["base_resource"]

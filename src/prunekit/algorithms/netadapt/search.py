@@ -235,7 +235,12 @@ class NetAdaptSearch:
                 break
         model, _ = build_candidate(shared, *(CandidateJob(c.group, c.removed, 0.0) for c in chosen))
         adapt(shared, model, (CALIBRATE,) if CALIBRATE in ranked[0].steps else (), "")
-        return model, self.metric.of_model(model, self.example_inputs), chosen
+        resource = self.metric.of_model(model, self.example_inputs)
+        if resource >= shared.resource > ranked[0].resource:
+            # cuts that each save can cost more together, as timed (an int8 runtime's kernel choice; a busy
+            # machine): the best single cut, which saved as timed, is kept instead
+            return ranked[0].model, ranked[0].resource, ranked[:1]
+        return model, resource, chosen
 
     def _run_jobs(self, shared: IterationInput, jobs: list[CandidateJob]) -> list[CandidateResult]:
         """Every job's result (by group); models are kept for the ranking, then dropped by the caller."""
