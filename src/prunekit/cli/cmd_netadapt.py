@@ -69,7 +69,10 @@ def report(result, work_dir: Path) -> int:
             print(f"  {m['latency_measured_ratio']:.1%} of the start network's {m['base_latency_measured_ms']:.3f} ms "
                   "measured alongside it")
     if not m.get("reached_budget", True):
-        print(f"the budget is NOT met yet: {m.get('stopped', 'stopped early')} (continue with --resume)")
+        stopped = str(m.get("stopped", "stopped early"))
+        advice = ("at these widths it cannot be reached: give a larger budget" if "no group's cut lowers" in stopped
+                  else "continue with --resume")
+        print(f"the budget is NOT met yet: {stopped} ({advice})")
         return 0 if str(m.get("stopped", "")).startswith("max_iters") else MISSED_BUDGET
     if measured is not None and not m.get("met_as_measured", measured <= m["budget"]):
         share = (f"{m['latency_measured_ratio']:.1%} of the start's latency against {m['budget'] / m['base_resource']:.0%}"
