@@ -40,6 +40,15 @@ def test_a_cut_that_saves_nothing_grows_to_the_next_step():
     assert (k, resource) == (4, 2)
 
 
+def test_a_cut_grows_to_at_most_half_the_group():
+    structure, group = _structure(12)
+    cliff = lambda w: 1.0 if w <= 4 else 2.0  # only a cut to 4 of 12 channels saves
+    assert stepwise_removal(structure, group, 2, _Calls(group, 12, cliff), 2.0, every_count=True)[0] is None
+    structure, group = _structure(16)
+    assert stepwise_removal(structure, group, 2, _Calls(group, 16, lambda w: 1.0 if w <= 8 else 2.0), 2.0,
+                            every_count=True) == (8, 1.0)
+
+
 def test_a_smooth_resource_keeps_the_share():
     structure, group = _structure(12)
     k, resource = stepwise_removal(structure, group, 2, _Calls(group, 12, float), current=12.0, every_count=True)

@@ -170,6 +170,8 @@ SHARE_REACH = 2.0
 """--step-mode share on a resource that falls in steps: a cut may grow to this many times its share."""
 STEP_MARGIN = 0.05
 """... and grows only when that saves more than this share more per channel removed."""
+FAR_REACH = 0.5
+"""... and, when nothing that near saves, to at most this share of the group's channels in one cut."""
 ALIGNMENTS = (32, 16, 8, 4)
 """Widths tried when every try is a measurement: the fewest channels that land on a multiple of each."""
 
@@ -182,7 +184,8 @@ def stepwise_removal(structure: ModelStructure, group: str, k: int, cost: Callab
     than at 12 (BENCHMARKS.md, issue 16), so a cut of exactly the share can save nothing while a few
     more channels save a step. Among the counts from ``k`` to ``SHARE_REACH`` times ``k``, the one that
     saves the most per channel removed is taken (``k`` itself unless another saves over ``STEP_MARGIN``
-    more per channel); when none of them saves anything, the fewest larger count that does. Returns
+    more per channel); when none of them saves anything, the fewest larger count that does, up to
+    ``FAR_REACH`` of the group (a larger cut in one step cost accuracy it did not win back). Returns
     (None, resource) when no cut of the group saves anything. ``every_count``: try every count (a
     table's arithmetic); otherwise (each try is a measurement) ``k`` alone when it saves, else the
     fewest channels that land on a multiple of each of ``ALIGNMENTS``, near, then far."""
@@ -191,7 +194,8 @@ def stepwise_removal(structure: ModelStructure, group: str, k: int, cost: Callab
     if not every_count and resource[k] < current:
         return k, resource[k]
     counts = [c for c in structure.removals(group)[1:] if c > k]
-    near, far = [c for c in counts if c <= SHARE_REACH * k], [c for c in counts if c > SHARE_REACH * k]
+    near = [c for c in counts if c <= SHARE_REACH * k]
+    far = [c for c in counts if SHARE_REACH * k < c <= width * FAR_REACH]
     if not every_count:
         near, far = (sorted({c for a in ALIGNMENTS for c in _first_aligned(part, width, a)}) for part in (near, far))
     resource.update({c: cost({group: c}) for c in near})
