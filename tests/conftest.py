@@ -85,3 +85,17 @@ def lenet(digits):
     model = prunekit.create_model("lenet", 10, 1, 8)
     train(model, digits.train, TrainConfig(epochs=5), progress=False)
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def small():
+    """A narrow resnet20 (BatchNorm everywhere) on a subset of digits, trained one epoch: (model, data)."""
+    import prunekit
+    from prunekit.data import load_dataset
+    from prunekit.training import TrainConfig, seed_everything, train
+
+    data = load_dataset("digits", train_subset=300)
+    seed_everything(0)
+    model = prunekit.create_model("resnet20", 10, 1, 8, width=4)
+    train(model, data.train, TrainConfig(epochs=1), progress=False)
+    return model.eval(), data

@@ -9,7 +9,6 @@ import torch
 
 import prunekit
 from prunekit.algorithms.netadapt import NetAdaptEvents, recalibrate_batchnorm
-from prunekit.data import load_dataset
 from prunekit.pipeline.netadapt_task import calibration_batches, data_task
 from prunekit.algorithms.netadapt import NetAdaptConfig
 
@@ -17,18 +16,6 @@ MODES = ["finetune", "adaptive-bn", "halving"]
 OPTS = dict(budget_ratio=0.75, short_term_iters=3, min_channels_step=2, init_reduction_ratio=0.08, reduction_decay=1.0,
             step_mode="resource",  # one cut per iteration: several iterations to compare
             bn_batches=2, score_samples=60, halving_keep=2, seed=0)
-
-
-@pytest.fixture(scope="module")
-def small():
-    """A narrow resnet20 (BatchNorm everywhere) on a subset of digits, trained one epoch."""
-    from prunekit.training import TrainConfig, seed_everything, train
-
-    data = load_dataset("digits", train_subset=300)
-    seed_everything(0)
-    model = prunekit.create_model("resnet20", 10, 1, 8, width=4)
-    train(model, data.train, TrainConfig(epochs=1), progress=False)
-    return model.eval(), data
 
 
 def _run(model, data, work_dir, events=None, resume=False, metric=None, **kw):

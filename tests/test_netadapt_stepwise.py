@@ -9,7 +9,6 @@ from torch import nn
 import prunekit
 from prunekit.algorithms.netadapt import NetAdaptConfig
 from prunekit.algorithms.netadapt.candidate import stepwise_removal
-from prunekit.data import load_dataset
 from prunekit.pipeline.netadapt_task import data_task
 from prunekit.structure import analyze
 
@@ -91,17 +90,6 @@ class _Staircase:
             fixed = self.of_model(structure.model, example_inputs) - self._cost(g.channels for g in structure.groups)
             return fixed + self._cost(widths.values())
         return cost
-
-
-@pytest.fixture(scope="module")
-def small():
-    from prunekit.training import TrainConfig, seed_everything, train
-
-    data = load_dataset("digits", train_subset=200)
-    seed_everything(0)
-    model = prunekit.create_model("resnet20", 10, 1, 8, width=4)
-    train(model, data.train, TrainConfig(epochs=1), progress=False)
-    return model.eval(), data
 
 
 def _run(model, data, tmp_path, of_width, metric=_Staircase, **kw):
