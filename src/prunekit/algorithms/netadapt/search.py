@@ -161,16 +161,16 @@ class NetAdaptSearch:
         jobs, skipped = plan_candidates(shared)
         reference = self._reference(shared) if jobs else None
         plan_s = time.perf_counter() - t0
-        if not jobs and cfg.step_mode == "share":
-            why = (f"iteration {iteration}: no group's cut lowers the {cfg.resource} below {human(state.resource)} "
-                   f"(budget {human(budget)})")
-            self.events.message(f"{why}: stopping here (at these widths the budget cannot be reached; give a larger "
-                                f"budget)")
-            return why
         if not jobs:
-            why = (f"iteration {iteration}: no single group can bring the network from {human(state.resource)} to "
-                   f"the target {human(target)} {cfg.resource}")
-            self.events.message(f"{why}: stopping here (resume with a smaller --init-reduction-ratio to go on)")
+            if cfg.step_mode == "share":
+                why = (f"iteration {iteration}: no group's cut lowers the {cfg.resource} below "
+                       f"{human(state.resource)} (budget {human(budget)})")
+                advice = "at these widths the budget cannot be reached; give a larger budget"
+            else:
+                why = (f"iteration {iteration}: no single group can bring the network from {human(state.resource)} "
+                       f"to the target {human(target)} {cfg.resource}")
+                advice = "resume with a smaller --init-reduction-ratio to go on"
+            self.events.message(f"{why}: stopping here ({advice})")
             return why
         scored = SCORING_MODES.get(self.scoring)(shared, jobs, lambda js: self._run_jobs(shared, js))
         ranked = rank(scored.results, shared)
