@@ -37,6 +37,13 @@ MAX_CORRECTIONS = 1
 second check on a busy machine read 10 % high and sent a resnet20 run 13 iterations further, from 85 % to 76 %
 validation accuracy, for latency it did not need (BENCHMARKS.md, the latency rows)."""
 
+MAX_SHIFT_SHARE = 0.25
+"""The most a measured check may raise predictions by, as a share of the base's resource. Tables here miss by
+about 10 % (median); a check that reads a pruned network 41 % of its base above its prediction (a resnet20 int8
+run, 3.13 against 2.59 ms for the base, while another job ran) raised every prediction by that and sent the
+search to 0.8 % of the MACs. A larger gap is capped and said: either the reading was noise or the table does
+not describe the network, and neither is mended by cutting the network until the table agrees."""
+
 
 class Executor(Protocol):
     """Runs an iteration's candidates: ``map(fn, shared, jobs)`` yields ``fn(shared, job)`` for every job, in any order."""
@@ -266,18 +273,39 @@ class NetAdaptSearch:
         if (measured["met_as_measured"] or not getattr(self.metric, "correctable", False)
                 or len(self.corrections) >= MAX_CORRECTIONS):
             return (state.model, measured), False
-        ratio = measured.get("latency_measured_ratio")
-        target = ratio * base if self.config.budget is None and ratio is not None else measured["latency_measured_ms"]
-        shift = target - state.resource
+        # a reading over the budget sends the search on: it is confirmed first, the lower of two counts
+        again = report(state.model, self.example_inputs, base=self.model)
+        again["met_as_measured"] = self._met_as_measured(again, budget)
+        readings = [self._in_budget_terms(m, base) for m in (measured, again)]
+        if readings[1] < readings[0]:
+            measured = again
+        if measured["met_as_measured"]:
+            return (state.model, measured), False
+        target = min(readings)
+        shift = min(target - state.resource, MAX_SHIFT_SHARE * base)
         if shift <= 0:
             return (state.model, measured), False
+        capped = shift < target - state.resource
         self.metric.correct(shift)
-        state.resource = self.metric.of_model(state.model, self.example_inputs)
-        self.corrections.append({"after_iteration": len(state.history), "shift": shift, **{
-            k: measured[k] for k in ("latency_measured_ms", "latency_measured_ratio") if k in measured}})
-        self.events.message(f"measured at the end: {human(target)} in the budget's terms against {human(budget)}; "
-                            f"predictions raised by {human(shift)} and the search goes on")
+        predicted, state.resource = state.resource, self.metric.of_model(state.model, self.example_inputs)
+        self.corrections.append({"after_iteration": len(state.history), "shift": shift, "readings": readings,
+                                 "capped": capped, **{k: measured[k] for k in ("latency_measured_ms",
+                                                                              "latency_measured_ratio") if k in measured}})
+        if capped:
+            self.events.message(
+                f"measured at the end: {human(target)} in the budget's terms against a prediction of "
+                f"{human(predicted)}, {(target - predicted) / base:.0%} of the base apart (tables miss by about 10 %); "
+                f"predictions raised by {MAX_SHIFT_SHARE:.0%} of the base only and the search goes on. If the network "
+                "really runs this slow, use --latency-mode measure or rebuild the table on a quiet machine")
+        else:
+            self.events.message(f"measured at the end: {human(target)} in the budget's terms against {human(budget)}; "
+                                f"predictions raised by {human(shift)} and the search goes on")
         return (state.model, measured), True
+
+    def _in_budget_terms(self, measured: dict[str, Any], base: float) -> float:
+        """A measurement in the budget's terms: a ratio budget reads the ratio to the base measured alongside."""
+        ratio = measured.get("latency_measured_ratio")
+        return ratio * base if self.config.budget is None and ratio is not None else measured["latency_measured_ms"]
 
     def _finish(self, state: _State, base: float, budget: float, stopped: str | None,
                 checked: tuple[nn.Module, dict[str, Any]] | None = None) -> dict[str, Any]:
