@@ -40,6 +40,9 @@ class WorkDirEvents(NetAdaptEvents):
     def started(self, config: NetAdaptConfig, start: dict[str, Any], model: nn.Module) -> None:
         """Save iteration 0, then the config that marks the run as started."""
         self.work.check_new()
+        self.work.path.mkdir(parents=True, exist_ok=True)
+        self.work.claim()
+        self.work.check_new()  # another run may have started here before the claim
         self.base = start["resource"]
         self.work.save_model(self.work.iteration_dir(0), model, self._figures(model, start["accuracy"],
                                                                               start["resource"], 0), self._meta(0))
@@ -162,6 +165,10 @@ class NetAdapt:
 
     def run(self) -> NetAdaptResult:
         """Adapt until the budget is met (or ``max_iters``); the final figures are saved in the folder."""
+        with self.work.held():
+            return self._run()
+
+    def _run(self) -> NetAdaptResult:
         if not self.resume:
             self.work.check_new()
         else:  # options given on resume replace the saved ones (written only now: nothing failed before)

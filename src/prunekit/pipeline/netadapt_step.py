@@ -71,37 +71,38 @@ def netadapt_checkpoint(
     """
     check_device(device)
     work = WorkDir(work_dir)
-    resuming = resume and work.exists()
-    if resume and not resuming:
-        log(f"nothing to resume in {work_dir}: starting a new run")
-    if resuming:
-        checkpoint, data_cfg = _resumed_inputs(work, checkpoint, data_cfg)
-    _check_outputs(work, resuming, out, overwrite)
-    if checkpoint is None:
-        raise PrunekitError("--checkpoint is required (except when resuming)")
-    ckpt = load_checkpoint(checkpoint)
-    data_cfg = data_cfg or data_config_of(ckpt)
-    cfg = resolve_config(work if resuming else None, config, dict(options or {}))
-    cfg.validate()
-    data = data_cfg.load()
-    check_data_fits(ckpt, data)
-    task = data_task(data, cfg, batch_size=batch_size, device=device, teacher=copy.deepcopy(ckpt.model))
-    meta = {**ckpt.meta, "data": data_cfg.to_dict(), "source": str(checkpoint)}
-    search = NetAdapt(ckpt.model, ckpt.example_inputs(), finetune=task.finetune, evaluate=task.evaluate,
-                      score=task.score, calibration_data=task.calibration_data, work_dir=work_dir, resume=resuming,
-                      executor=executor, progress=progress, log=log, meta=meta, config=cfg,
-                      metric_name=data.task.metric)
-    old = set_aside(Path(work_dir)) if not resuming and occupied(Path(work_dir)) else None
-    try:
-        result = search.run()
-    except BaseException:
+    with work.held():  # before anything in it is read, tidied or set aside
+        resuming = resume and work.exists()
+        if resume and not resuming:
+            log(f"nothing to resume in {work_dir}: starting a new run")
+        if resuming:
+            checkpoint, data_cfg = _resumed_inputs(work, checkpoint, data_cfg)
+        _check_outputs(work, resuming, out, overwrite)
+        if checkpoint is None:
+            raise PrunekitError("--checkpoint is required (except when resuming)")
+        ckpt = load_checkpoint(checkpoint)
+        data_cfg = data_cfg or data_config_of(ckpt)
+        cfg = resolve_config(work if resuming else None, config, dict(options or {}))
+        cfg.validate()
+        data = data_cfg.load()
+        check_data_fits(ckpt, data)
+        task = data_task(data, cfg, batch_size=batch_size, device=device, teacher=copy.deepcopy(ckpt.model))
+        meta = {**ckpt.meta, "data": data_cfg.to_dict(), "source": str(checkpoint)}
+        search = NetAdapt(ckpt.model, ckpt.example_inputs(), finetune=task.finetune, evaluate=task.evaluate,
+                          score=task.score, calibration_data=task.calibration_data, work_dir=work_dir, resume=resuming,
+                          executor=executor, progress=progress, log=log, meta=meta, config=cfg,
+                          metric_name=data.task.metric)
+        old = set_aside(Path(work_dir)) if not resuming and occupied(Path(work_dir)) else None
+        try:
+            result = search.run()
+        except BaseException:
+            if old is not None:
+                clean_orphans(work.path)  # the replaced folder goes back if the new run saved nothing yet
+            raise
+        _finish(result, work, data, device, out, overwrite, meta)
         if old is not None:
-            clean_orphans(work.path)  # the replaced folder goes back if the new run saved nothing yet
-        raise
-    _finish(result, work, data, device, out, overwrite, meta)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return result
+            shutil.rmtree(old, ignore_errors=True)
+        return result
 
 
 def _finish(result: NetAdaptResult, work: WorkDir, data, device: str, out: str | Path | None, overwrite: bool,

@@ -15,13 +15,20 @@ line is: a run killed at any moment resumes from its last finished iteration.
 from __future__ import annotations
 
 import json
+import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from torch import nn
 
 from prunekit.errors import PrunekitError
 from prunekit.io import atomic_write, load_checkpoint, read_json, save_checkpoint, write_json
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: folders are not locked
+    fcntl = None  # type: ignore[assignment]
 
 CONFIG = "config.json"
 HISTORY = "history.jsonl"
@@ -33,6 +40,49 @@ class WorkDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._held: list[tuple[int, int]] = []
+
+    def claim(self) -> None:
+        """Hold the folder for this process until :meth:`release` or the process's end, however it ends: two runs
+        (a run and a resume started beside it) would interleave their iterations in one history, and one's
+        tidying would delete the other's files being written. The lock is the operating system's, on the
+        folder itself (nothing is written into it); claims in one process on one folder are counted."""
+        if fcntl is None or not self.path.is_dir():
+            return
+        st = self.path.stat()
+        key = (st.st_dev, st.st_ino)
+        if key in self._held:
+            return
+        if key not in _HELD:
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise PrunekitError(f"{self.path} is in use by another prunekit run: wait for it to end (or stop "
+                                    "it), or choose another folder") from None
+            _HELD[key] = [fd, 0]
+        _HELD[key][1] += 1
+        self._held.append(key)
+
+    @contextmanager
+    def held(self) -> Iterator["WorkDir"]:
+        """:meth:`claim` for the ``with`` block."""
+        self.claim()
+        try:
+            yield self
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Let other processes use the folder again (once every claim of this process on it is released)."""
+        for key in self._held:
+            held = _HELD[key]
+            held[1] -= 1
+            if held[1] == 0:
+                os.close(held[0])  # closing the only descriptor drops the lock
+                del _HELD[key]
+        self._held = []
 
     def iteration_dir(self, iteration: int) -> Path:
         """Checkpoint folder of an iteration's chosen network (0: the starting network)."""
@@ -121,6 +171,9 @@ class WorkDir:
         """The final network's figures."""
         write_json(self.path / METRICS, metrics)
 
+
+_HELD: dict[tuple[int, int], list[int]] = {}
+"""Folders this process holds: (device, inode) -> [descriptor holding the lock, number of claims]."""
 
 RECORD_NUMBERS = ("iteration", "target", "resource", "accuracy", "channels", "seconds")
 """Fields of a history line that readers use (``prunekit history``, ``pick``, resume)."""

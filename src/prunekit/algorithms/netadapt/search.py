@@ -308,9 +308,9 @@ class NetAdaptSearch:
         capped = shift < target - state.resource
         self.metric.correct(shift)
         predicted, state.resource = state.resource, self.metric.of_model(state.model, self.example_inputs)
+        kept = {k: measured[k] for k in ("latency_measured_ms", "latency_measured_ratio") if k in measured}
         self.corrections.append({"after_iteration": len(state.history), "shift": shift, "readings": readings,
-                                 "capped": capped, **{k: measured[k] for k in ("latency_measured_ms",
-                                                                              "latency_measured_ratio") if k in measured}})
+                                 "capped": capped, **kept})
         if capped:
             self.events.message(
                 f"measured at the end: {human(target)} in the budget's terms against a prediction of "
