@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -81,8 +82,14 @@ def cli(args: list[str], logfile: Path, env: dict | None = None, check: bool = T
     """Run one prunekit command in its own process (one thread), its output appended to ``logfile``."""
     log("prunekit " + " ".join(args))
     with open(logfile, "a") as f:
-        code = subprocess.call([sys.executable, "-m", "prunekit.cli.main", *args], stdout=f, stderr=subprocess.STDOUT,
-                               env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+        proc = subprocess.Popen([sys.executable, "-m", "prunekit.cli.main", *args], stdout=f, stderr=subprocess.STDOUT,
+                                env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+        try:
+            code = proc.wait()
+        except BaseException:  # stopped (Ctrl-C, kill): the command stops too, not left running on its own
+            proc.terminate()
+            proc.wait()
+            raise
     if code and check:
         raise SystemExit(f"prunekit {' '.join(args)} failed with {code}: see {logfile}")
     return code
@@ -440,6 +447,7 @@ def smoke_settings() -> None:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` stops the running prunekit command too
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("runs/bench/deploy"))
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
