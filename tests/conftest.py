@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import struct
 
@@ -16,6 +17,12 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own PRUNEKIT_CACHE, so nothing depends on (or pollutes) ~/.cache."""
     monkeypatch.setenv("PRUNEKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
     torch.set_num_threads(1)
+
+
+def file_hashes(folder) -> dict[str, str]:
+    """Every file under ``folder`` (relative path -> sha256): to assert that a command left a folder as it was."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def write_json_dataset(folder, n_train=40, n_test=20, shape=(1, 6, 6), classes=3, seed=0):

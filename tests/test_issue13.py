@@ -8,7 +8,6 @@ when the run failed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,15 +17,13 @@ import pytest
 import yaml
 
 from prunekit.cli.main import main
-from tests.conftest import write_json_dataset
+from tests.conftest import file_hashes, write_json_dataset
 
 Q = ["--quiet"]
 NETADAPT = ["--short-term-iters", "2", "--min-channels-step", "2", "--init-reduction-ratio", "0.1"]
 
 
-def _files(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+_files = file_hashes
 
 
 @pytest.fixture(scope="module")

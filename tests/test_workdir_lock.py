@@ -1,7 +1,6 @@
 """One NetAdapt working folder, one process: a run and a resume started beside it would interleave their
 iterations in one history, and the second's tidying would delete the first's files being written."""
 
-import hashlib
 import subprocess
 import sys
 import shutil
@@ -12,15 +11,11 @@ import pytest
 
 from prunekit.cli.main import main
 from prunekit.pipeline.workdir import WorkDir
+from tests.conftest import file_hashes as _files
 
 fcntl = pytest.importorskip("fcntl")
 
 Q = ["--quiet"]
-
-
-def _files(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
