@@ -39,10 +39,9 @@ class WorkDirEvents(NetAdaptEvents):
 
     def started(self, config: NetAdaptConfig, start: dict[str, Any], model: nn.Module) -> None:
         """Save iteration 0, then the config that marks the run as started."""
-        self.work.check_new()
         self.work.path.mkdir(parents=True, exist_ok=True)
-        self.work.claim()
-        self.work.check_new()  # another run may have started here before the claim
+        self.work.claim()  # a new folder: held from its creation (an existing one is held by run() already)
+        self.work.check_new()  # checked once held: another run may have started here just before
         self.base = start["resource"]
         self.work.save_model(self.work.iteration_dir(0), model, self._figures(model, start["accuracy"],
                                                                               start["resource"], 0), self._meta(0))

@@ -34,6 +34,9 @@ CONFIG = "config.json"
 HISTORY = "history.jsonl"
 METRICS = "metrics.json"
 
+_HELD: dict[tuple[int, int], list[int]] = {}
+"""Folders this process holds: (device, inode) -> [descriptor holding the lock, number of claims]."""
+
 
 class WorkDir:
     """Reads and writes one NetAdapt working folder."""
@@ -171,9 +174,6 @@ class WorkDir:
         """The final network's figures."""
         write_json(self.path / METRICS, metrics)
 
-
-_HELD: dict[tuple[int, int], list[int]] = {}
-"""Folders this process holds: (device, inode) -> [descriptor holding the lock, number of claims]."""
 
 RECORD_NUMBERS = ("iteration", "target", "resource", "accuracy", "channels", "seconds")
 """Fields of a history line that readers use (``prunekit history``, ``pick``, resume)."""
