@@ -149,3 +149,31 @@ def test_netadapt_stopped_by_the_command_resumes_without_measuring_anything_twic
     assert runs(log) == distinct + 1  # the failed attempt, and each network once
     assert [h["resource"] for h in resumed.history] == [h["resource"] for h in clean.history]
     assert resumed.metrics["latency_platform"]["name"] == "command"
+
+
+def test_a_working_folder_naming_a_command_runs_it_only_when_the_user_gives_it_again(tmp_path):
+    """config.json is data: a measure command written into it is refused on resume, before anything runs."""
+    score = lambda m: float(sum(p.detach().abs().sum() for p in m.parameters()))  # noqa: E731
+    kw = dict(finetune=lambda m, n: None, evaluate=score, short_term_iters=0, min_channels_step=4,
+              work_dir=tmp_path / "w", progress=False, log=lambda s: None)
+    prunekit.NetAdapt(convnet(), torch.randn(1, 3, 8, 8), budget_ratio=0.5, max_iters=1, **kw).run()
+    config = tmp_path / "w" / "config.json"
+    saved = json.loads(config.read_text())
+    marker = tmp_path / "PWNED"
+    saved["netadapt"].update(resource="latency", budget_ratio=0.9)
+    saved["netadapt"]["latency"].update(platform="command", latency_mode="measure",
+                                        measure_command=f"touch {marker} {{onnx}}")
+    config.write_text(json.dumps(saved))
+    with pytest.raises(PrunekitError, match="names the measure command .*give --measure-command again"):
+        prunekit.NetAdapt(convnet(), torch.randn(1, 3, 8, 8), resume=True, **kw)
+    assert not marker.exists()
+
+
+def test_a_config_file_naming_a_measure_command_is_refused(tmp_path, capsys):
+    save_checkpoint(tmp_path / "ck", prunekit.create_model("helloworld", 10, 3, 16), input_shape=(3, 16, 16))
+    marker = tmp_path / "PWNED"
+    (tmp_path / "c.yaml").write_text(f"platform: command\nmeasure_command: touch {marker} {{onnx}}\n")
+    code = main(["latency", "--config", str(tmp_path / "c.yaml"), "--checkpoint", str(tmp_path / "ck")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "a config file is data, not code" in err
+    assert not marker.exists()

@@ -55,6 +55,17 @@ def test_resume_ends_with_the_same_choices(lenet, digits, tmp_path):
     resumed = _netadapt(lenet, digits, tmp_path / "part", resume=True, max_iters=1000).run().history
     assert [(h["group"], h["resource"]) for h in resumed] == [(h["group"], h["resource"]) for h in full]
     assert [h["accuracy"] for h in resumed] == [h["accuracy"] for h in full]
+    log = (tmp_path / "part" / "log.txt").read_text().splitlines()  # what the run printed, kept in its folder
+    assert sum("iter " in line for line in log) == len(full) and sum("resuming" in line for line in log) == 1
+    assert all(line.startswith("[20") for line in log)
+
+
+def test_settings_refused_at_construction_leave_no_temporary_folder(lenet, digits, tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    with pytest.raises(PrunekitError):
+        NetAdapt(lenet, digits.example_inputs(), finetune=lambda m, i: None, evaluate=lambda m: 0.0,
+                 budget_ratio=0.5, resource="watts", progress=False, log=lambda s: None)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_target_no_single_group_can_reach_stops_the_run_and_keeps_it_resumable(lenet, digits, tmp_path):

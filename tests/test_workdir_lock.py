@@ -73,3 +73,39 @@ def test_claims_in_one_process_are_counted_and_released(tmp_path):
             pass
         assert not _free_elsewhere(tmp_path)  # the outer claim still holds it
     assert _free_elsewhere(tmp_path)
+
+
+def test_no_command_replaces_a_folder_in_use_even_with_overwrite(run, tmp_path, capsys):
+    """--out (or any output) naming a running search's folder is refused: --overwrite replaces finished work only."""
+    work = tmp_path / "na"
+    shutil.copytree(run / "na", work)
+    before = _files(work)
+    holder = _held_elsewhere(work)
+    try:
+        for command in (["netadapt", "--checkpoint", str(run / "lenet"), "--work-dir", str(tmp_path / "other"),
+                         "--budget-ratio", "0.9", "--out", str(work)],
+                        ["train", "--model", "lenet", "--epochs", "0.1", "--out", str(work)]):
+            assert main([*command, "--overwrite", *Q]) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and f"--out {work} is in use by another prunekit run" in err[0]
+        assert _files(work) == before and sorted(p.name for p in tmp_path.iterdir()) == ["na"]
+    finally:
+        holder.communicate("")
+
+
+@pytest.mark.parametrize("case", ["out-is-input", "work-dir-holds-input", "out-is-work-dir", "quantize-into-input"])
+def test_outputs_never_replace_a_commands_inputs(run, tmp_path, capsys, case):
+    box = tmp_path / "box"
+    shutil.copytree(run / "lenet", box / "ck")
+    ck = box / "ck"
+    command = {"out-is-input": ["netadapt", "--checkpoint", str(ck), "--work-dir", str(tmp_path / "w"), "--out", str(ck)],
+               "work-dir-holds-input": ["netadapt", "--checkpoint", str(ck), "--work-dir", str(box)],
+               "out-is-work-dir": ["netadapt", "--checkpoint", str(ck), "--work-dir", str(tmp_path / "w"),
+                                   "--out", str(tmp_path / "w")],
+               "quantize-into-input": ["quantize", "--checkpoint", str(ck), "--out", str(box)]}[case]
+    before = _files(box)
+    budget = ["--budget-ratio", "0.9"] if command[0] == "netadapt" else []
+    assert main([*command, *budget, "--overwrite", *Q]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "writing it would replace that input" in err[0]
+    assert _files(box) == before and not (tmp_path / "w").exists()

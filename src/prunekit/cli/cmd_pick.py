@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     if out == work.path.resolve() or out.is_relative_to(work.path.resolve()):
         raise PrunekitError(f"--out {args.out} is inside the NetAdapt run {args.work_dir}: choose a folder outside it")
-    check_output(args.out, args.overwrite)
+    check_output(args.out, args.overwrite, inputs={"the NetAdapt run": args.work_dir})
     n = choose_iteration(work, args.iter, args.resource)
     stage = staging_dir(args.out)
     shutil.rmtree(stage, ignore_errors=True)

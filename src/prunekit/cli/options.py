@@ -296,6 +296,10 @@ def trust_from_args(args: argparse.Namespace) -> Iterator[None]:
         if key in from_config:
             raise PrunekitError(f"config file {args.config}: {key} may only be given on the command line "
                                 f"(--{key.replace('_', '-')}), never by a file")
+    if from_config.get("measure_command") is not None:
+        raise PrunekitError(f"config file {args.config} names the measure command {from_config['measure_command']!r}, "
+                            "a shell command; a config file is data, not code: give --measure-command on the command "
+                            "line instead (and remove it from the file)")
     names = list(getattr(args, "model_factory", None) or [])
     trust_all = bool(getattr(args, "trust_factory", None))
     model = getattr(args, "model", None)

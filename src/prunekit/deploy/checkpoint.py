@@ -79,7 +79,7 @@ def quantize_checkpoint(
     ``overwrite``. Returns the new ``metrics.json`` (the checkpoint's metrics plus ``onnx_fp32``,
     ``onnx_int8`` and ``quantization``).
     """
-    check_output(out, overwrite)
+    check_output(out, overwrite, inputs={"--checkpoint": checkpoint})
     check_quantization_tools()
     settings = settings or QuantSettings()
     settings.validate()

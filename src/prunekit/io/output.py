@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from prunekit.errors import PrunekitError
+from prunekit.io.locks import check_not_in_use
 
 PARTIAL = ".partial"
 PARTIAL_NOTE = "prunekit_partial"
@@ -34,16 +35,46 @@ def occupied(path: Path) -> bool:
     return path.is_file() or path.is_symlink() or (path.is_dir() and any(path.iterdir()))
 
 
-def check_output(out: str | os.PathLike, overwrite: bool = False, option: str = "--out") -> Path:
-    """Refuse to write over existing work unless ``overwrite``; returns ``out`` as a Path. What a killed
-    run left there first is tidied up (:func:`clean_orphans`)."""
+def check_output(out: str | os.PathLike, overwrite: bool = False, option: str = "--out",
+                 inputs: dict[str, str | os.PathLike | None] | None = None) -> Path:
+    """Refuse to write over existing work unless ``overwrite``, over a folder a running prunekit holds, or over
+    the command's ``inputs`` (option -> path: an input equal to ``out`` or inside it) even with ``overwrite``;
+    returns ``out`` as a Path. What a killed run left there first is tidied up (:func:`clean_orphans`)."""
     out = Path(out)
+    check_apart(out, inputs or {}, option)
+    check_writable(out, option)
+    check_not_in_use(out, option)  # before anything in it is tidied
     clean_orphans(out)
     if occupied(out) and not overwrite:
         raise PrunekitError(f"{option} {out} already exists: choose another {option}, or pass --overwrite to replace it")
     if out.exists() and not out.is_dir():
         raise PrunekitError(f"{option} {out} is a file, not a folder")
     return out
+
+
+def check_writable(out: Path, option: str = "--out") -> None:
+    """Refuse an output folder that cannot be written: inside a file, in a folder this user may not write, or the
+    current folder (or one above it), which would be replaced from inside."""
+    if out.resolve() == Path.cwd().resolve() or Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise PrunekitError(f"{option} {out} is the current folder or holds it: choose a folder beside it or inside it")
+    existing = next(p for p in (out, *out.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        raise PrunekitError(f"{option} {out}: {existing} is a file, not a folder; choose another {option}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PrunekitError(f"{option} {out}: {existing} is not writable; choose another {option}")
+
+
+def check_apart(out: Path, inputs: dict[str, str | os.PathLike | None], option: str = "--out") -> None:
+    """Refuse an output folder that is one of the command's inputs or holds one: writing it would replace the input."""
+    target = out.resolve()
+    for name, path in inputs.items():
+        if path is None:
+            continue
+        source = Path(path).resolve()
+        if source == target or source.is_relative_to(target):
+            where = "is" if source == target else "holds"
+            raise PrunekitError(f"{option} {out} {where} {name} {path}: writing it would replace that input, which is "
+                                f"never overwritten; choose another {option}")
 
 
 def set_aside(path: Path) -> Path:
@@ -76,7 +107,10 @@ def staged_output(out: str | os.PathLike, overwrite: bool = False, *, keep_parti
     """
     out = check_output(out, overwrite)
     stage = staging_dir(out)
-    stage.mkdir(parents=True, exist_ok=True)
+    try:
+        stage.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PrunekitError(f"--out {out}: cannot write there ({err.strerror}); choose another --out") from None
     try:
         yield stage
     except BaseException as err:

@@ -125,11 +125,15 @@ class NetAdapt:
                  config: NetAdaptConfig | None = None, metric_name: str = "accuracy", **options: Any) -> None:
         self.model, self.example_inputs = model, example_inputs
         self.task = Task(finetune, evaluate, score, calibration_data)
-        self.work = WorkDir(work_dir or tempfile.mkdtemp(prefix="netadapt-"))
-        self.resume = resume and self.work.exists()
+        given_work = WorkDir(work_dir) if work_dir is not None else None
+        self.resume = resume and given_work is not None and given_work.exists()
         self.executor, self.metric, self.progress, self.log = executor, metric, progress, log
         self.meta, self.metric_name = meta or {}, metric_name
-        self.config = resolve_config(self.work if self.resume else None, config, options)
+        self.config = resolve_config(given_work if self.resume else None, config, options)
+        # without a work_dir the run's folder is a new temporary one (result.work_dir), made only once the
+        # settings are accepted
+        self.work = given_work or WorkDir(tempfile.mkdtemp(prefix="netadapt-"))
+        self.log = self._also_in_folder(log)
         self.table: TableGuard | None = None
         if metric is None and TableGuard.applies(self.config):  # --lut FILE changes only if the run completes
             self.config.validate()  # before any table is read or copied
@@ -139,6 +143,13 @@ class NetAdapt:
                                      events=self._events(), resume=self._resume_point() if self.resume else None,
                                      progress=progress)
         self.events.figures = self.search.figures
+
+    def _also_in_folder(self, log: Callable[[str], None]) -> Callable[[str], None]:
+        """``log``, with every line also kept in the working folder's log.txt."""
+        def both(line: str) -> None:
+            log(line)
+            self.work.append_log(line)
+        return both
 
     def _events(self) -> WorkDirEvents:
         self.events = WorkDirEvents(self.work, self.meta, log=self.log, progress=self.progress,
@@ -193,12 +204,41 @@ def resolve_config(work: WorkDir | None, config: NetAdaptConfig | None, options:
     given = {k: v for k, v in options.items() if v is not None}
     if work is not None and config is None:
         saved = work.config()["netadapt"]
+        _check_saved_command(work, saved, given)
+        _check_unchanged(work, migrate_saved(saved), given)
         base = NetAdaptConfig.from_dict(migrate_saved(saved), source=f"{work.path}/config.json")
         if "budget" in given or "budget_ratio" in given:
             base.budget, base.budget_ratio = given.pop("budget", None), given.pop("budget_ratio", None)
         return base.with_changes(**given)
     base = config or NetAdaptConfig()
     return base.with_changes(**given)
+
+
+FIXED_ON_RESUME = ("resource", "platform", "latency_batch")
+"""Settings a resumed run keeps (the latency ones for a latency budget): its history's figures are in their terms."""
+
+
+def _check_unchanged(work: WorkDir, saved: dict[str, Any], given: dict[str, Any]) -> None:
+    """Refuse, on resume, a setting that would change what the run's history measures."""
+    latency_given = {**(given.get("latency") or {}), **given}
+    for key in FIXED_ON_RESUME if saved.get("resource") == "latency" else FIXED_ON_RESUME[:1]:
+        old = saved.get(key, (saved.get("latency") or {}).get(key))
+        new = latency_given.get(key)
+        if new is not None and old is not None and new != old:
+            option = "--" + key.replace("_", "-")
+            raise PrunekitError(f"--resume: {work.path} was started with {option} {old}, its history is in those terms: "
+                                f"resume without {option} {new}, or start a new run in another --work-dir")
+
+
+def _check_saved_command(work: WorkDir, saved: dict[str, Any], given: dict[str, Any]) -> None:
+    """A working folder is data, not code: the shell command of ``--platform command`` that its config.json
+    names runs on resume only when the user gives it again (``--measure-command``)."""
+    saved_command = (migrate_saved(saved).get("latency") or {}).get("measure_command")
+    given_command = given.get("measure_command", (given.get("latency") or {}).get("measure_command"))
+    if saved_command and given_command is None:
+        raise PrunekitError(f"{work.path}/config.json names the measure command {saved_command!r}, a shell command; "
+                            "a working folder is data, not code: give --measure-command again on the command line "
+                            "(measure_command= in Python) to resume with it")
 
 
 def migrate_saved(saved: dict[str, Any]) -> dict[str, Any]:

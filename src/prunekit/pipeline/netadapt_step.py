@@ -32,20 +32,29 @@ def _resumed_inputs(work: WorkDir, checkpoint: str | Path | None, data_cfg: Data
         changed = ", ".join(k for k, v in data_cfg.to_dict().items() if saved_data.to_dict().get(k) != v)
         raise PrunekitError(f"--resume: {work.path} was started with other data settings ({changed}); resume with "
                             "the same data, or start a new run in another --work-dir")
-    return checkpoint or meta.get("source"), saved_data
+    source = meta.get("source")
+    if checkpoint is not None and source is not None and Path(checkpoint).resolve() != Path(source).resolve():
+        raise PrunekitError(f"--resume: {work.path} adapts {source}, not --checkpoint {checkpoint}: drop --checkpoint "
+                            "to continue it, or start a new run in another --work-dir")
+    if checkpoint is None and source is not None and not Path(source).is_dir():
+        raise PrunekitError(f"{work.path}/config.json: meta.source {source} is not a folder (the checkpoint the run "
+                            "adapts): put it back, or give --checkpoint with the same checkpoint")
+    return checkpoint or source, saved_data
 
 
-def _check_outputs(work: WorkDir, resuming: bool, out: str | Path | None, overwrite: bool) -> None:
+def _check_outputs(work: WorkDir, resuming: bool, checkpoint: str | Path | None, out: str | Path | None,
+                   overwrite: bool) -> None:
     """Refuse, before any work, a working folder or --out that holds something (unless resuming or told to
-    overwrite); what a killed run left in the working folder is tidied up first."""
+    overwrite), or that is (or holds) the checkpoint or each other; what a killed run left in the working folder
+    is tidied up first."""
     clean_orphans(work.path)
     if not resuming and work.exists() and not overwrite:
         raise PrunekitError(f"--work-dir {work.path} already holds a NetAdapt run: pass --resume to continue it, "
                             "--overwrite to replace it, or choose another --work-dir")
     if not resuming:
-        check_output(work.path, overwrite, "--work-dir")
+        check_output(work.path, overwrite, "--work-dir", inputs={"--checkpoint": checkpoint})
     if out is not None:
-        check_output(out, overwrite)
+        check_output(out, overwrite, inputs={"--checkpoint": checkpoint, "--work-dir": work.path})
 
 
 def netadapt_checkpoint(
@@ -77,9 +86,9 @@ def netadapt_checkpoint(
             log(f"nothing to resume in {work_dir}: starting a new run")
         if resuming:
             checkpoint, data_cfg = _resumed_inputs(work, checkpoint, data_cfg)
-        _check_outputs(work, resuming, out, overwrite)
         if checkpoint is None:
             raise PrunekitError("--checkpoint is required (except when resuming)")
+        _check_outputs(work, resuming, checkpoint, out, overwrite)
         ckpt = load_checkpoint(checkpoint)
         data_cfg = data_cfg or data_config_of(ckpt)
         cfg = resolve_config(work if resuming else None, config, dict(options or {}))

@@ -35,9 +35,7 @@ def _check_paths(src: str | Path | Checkpoint, out: str | Path, overwrite: bool)
     if isinstance(src, Checkpoint):  # built in memory (prunekit prune --model)
         check_output(out, overwrite)
         return
-    if Path(out).resolve() == Path(src).resolve() or Path(src).resolve().is_relative_to(Path(out).resolve()):
-        raise PrunekitError("--out must differ from --checkpoint: the input checkpoint is never overwritten")
-    check_output(out, overwrite)
+    check_output(out, overwrite, inputs={"--checkpoint": src})
 
 
 def _open(src: str | Path | Checkpoint, data_cfg: DataConfig | None):

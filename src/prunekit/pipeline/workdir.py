@@ -7,6 +7,7 @@ Layout::
     iterations/000/      checkpoint folder of the starting network (then 001, 002, ...)
     candidates/005/G/    every candidate of iteration 5 (when save_interval asks for it)
     metrics.json         the final network's figures
+    log.txt              what the run printed, with the time of each line (appended to on resume)
 
 Every file is written atomically, and an iteration's checkpoint is complete before its history
 line is: a run killed at any moment resumes from its last finished iteration.
@@ -15,7 +16,7 @@ line is: a run killed at any moment resumes from its last finished iteration.
 from __future__ import annotations
 
 import json
-import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,18 +25,12 @@ from torch import nn
 
 from prunekit.errors import PrunekitError
 from prunekit.io import atomic_write, load_checkpoint, read_json, save_checkpoint, write_json
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: folders are not locked
-    fcntl = None  # type: ignore[assignment]
+from prunekit.io.locks import hold, let_go
 
 CONFIG = "config.json"
 HISTORY = "history.jsonl"
 METRICS = "metrics.json"
-
-_HELD: dict[tuple[int, int], list[int]] = {}
-"""Folders this process holds: (device, inode) -> [descriptor holding the lock, number of claims]."""
+LOG = "log.txt"
 
 
 class WorkDir:
@@ -50,23 +45,11 @@ class WorkDir:
         (a run and a resume started beside it) would interleave their iterations in one history, and one's
         tidying would delete the other's files being written. The lock is the operating system's, on the
         folder itself (nothing is written into it); claims in one process on one folder are counted."""
-        if fcntl is None or not self.path.is_dir():
+        if self._held:
             return
-        st = self.path.stat()
-        key = (st.st_dev, st.st_ino)
-        if key in self._held:
-            return
-        if key not in _HELD:
-            fd = os.open(self.path, os.O_RDONLY)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                raise PrunekitError(f"{self.path} is in use by another prunekit run: wait for it to end (or stop "
-                                    "it), or choose another folder") from None
-            _HELD[key] = [fd, 0]
-        _HELD[key][1] += 1
-        self._held.append(key)
+        key = hold(self.path)
+        if key is not None:
+            self._held.append(key)
 
     @contextmanager
     def held(self) -> Iterator["WorkDir"]:
@@ -80,11 +63,7 @@ class WorkDir:
     def release(self) -> None:
         """Let other processes use the folder again (once every claim of this process on it is released)."""
         for key in self._held:
-            held = _HELD[key]
-            held[1] -= 1
-            if held[1] == 0:
-                os.close(held[0])  # closing the only descriptor drops the lock
-                del _HELD[key]
+            let_go(key)
         self._held = []
 
     def iteration_dir(self, iteration: int) -> Path:
@@ -154,6 +133,12 @@ class WorkDir:
                                     "or start a new run in another --work-dir")
             records.append(rec)
         return records
+
+    def append_log(self, line: str) -> None:
+        """Add what the run printed to ``log.txt`` (once the folder exists), stamped with the time."""
+        if self.path.is_dir():
+            with open(self.path / LOG, "a", encoding="utf-8") as f:
+                f.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {line}\n")
 
     def append_history(self, record: dict[str, Any]) -> None:
         """Add a finished iteration's line (the whole file is rewritten atomically)."""
