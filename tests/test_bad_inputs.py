@@ -75,6 +75,13 @@ def world(tmp_path_factory):
         _damaged(w, name, **files)
     _damaged(w, "ck-noshape")
     _edit_json(w / "ck-noshape" / "model.json", lambda d: d.pop("input_shape"))
+    _damaged(w, "ck-huge")  # a description asking for a model no memory holds
+    _edit_json(w / "ck-huge" / "model.json", lambda d: d["model"].update(num_classes=10**12))
+    _damaged(w, "ck-missing-bias")
+    from safetensors.torch import load_file, save_file
+    tensors = load_file(w / "ck-missing-bias" / "model.safetensors")
+    tensors.pop("0.bias")
+    save_file(tensors, w / "ck-missing-bias" / "model.safetensors")
     _damaged(w, "ck-meta")
     _edit_json(w / "ck-meta" / "model.json", lambda d: d["meta"]["data"].update(dataset=5))
     (w / "empty").mkdir()
@@ -105,6 +112,8 @@ def world(tmp_path_factory):
         "epochs-word.yaml": "epochs: five\n",
         "tinynn-type.yaml": "budget_type: 5\n",
         "device.yaml": "device: tpu\n",
+        "epochs-nan.yaml": "epochs: .nan\n",
+        "model-list.yaml": "model: [1, 2]\n",
     }
     for name, text in configs.items():
         (w / name).write_text(text)
@@ -127,11 +136,16 @@ CASES = {
     "train-device": ("train --model lenet --device tpu --out {w}/o", "--device"),
     "train-image-size-0": ("train --model lenet --image-size 0 --out {w}/o", "--image-size"),
     "train-val-size": ("train --model lenet --val-size -1 --out {w}/o", "--val-size"),
+    "train-lr-nan": ("train --model lenet --lr nan --out {w}/o", "--lr must be a finite number"),
+    "train-epochs-inf": ("train --model lenet --epochs inf --out {w}/o", "--epochs must be a finite number"),
+    "train-yaml-nan": ("train --config {w}/epochs-nan.yaml --model lenet --out {w}/o",
+                       "epochs-nan.yaml: key 'epochs' must be a finite number"),
     "train-out-exists": ("train --model lenet --out {w}/lenet", "--out"),
     "train-out-project": ("train --model lenet --out {w}/project", "--out"),
     "train-out-file": ("train --model lenet --out {w}/notes.txt", "--out"),
     "train-model-arg-unknown": ("train --model lenet --model-arg foo=1 --out {w}/o", "foo"),
     "train-model-arg-form": ("train --model lenet --model-arg foo --out {w}/o", "--model-arg"),
+    "train-model-arg-weights": ("train --model lenet --model-arg weights=\"DEFAULT\" --out {w}/o", "--weights FILE"),
     "train-unknown-dataset": ("train --model lenet --dataset no_such_data --out {w}/o", "--dataset"),
     "train-data-missing": ("train --model lenet --dataset json --data-dir {w}/nowhere --out {w}/o", "nowhere"),
     "train-data-nan": ("train --model lenet --dataset json --data-dir {w}/data-nan --out {w}/o", "train.json"),
@@ -144,6 +158,7 @@ CASES = {
     "train-yaml-list": ("train --config {w}/list.yaml --model lenet --out {w}/o", "list.yaml"),
     "train-yaml-word": ("train --config {w}/epochs-word.yaml --model lenet --out {w}/o", "'epochs'"),
     "train-yaml-device": ("train --config {w}/device.yaml --model lenet --out {w}/o", "--device"),
+    "train-yaml-model-list": ("run --config {w}/model-list.yaml --step 1 --out {w}/o", "model-list.yaml: key 'model'"),
     "train-yaml-missing": ("train --config {w}/nowhere.yaml --model lenet --out {w}/o", "nowhere.yaml"),
     # eval
     "eval-missing": ("eval --checkpoint {w}/nowhere", "nowhere"),
@@ -153,6 +168,8 @@ CASES = {
     "eval-weights-truncated": ("eval --checkpoint {w}/ck-truncated", "ck-truncated/model.safetensors"),
     "eval-weights-other-model": ("eval --checkpoint {w}/ck-wrong-weights", "ck-wrong-weights"),
     "eval-model-json": ("eval --checkpoint {w}/ck-json", "ck-json/model.json"),
+    "eval-model-json-huge": ("eval --checkpoint {w}/ck-huge", "ck-huge/model.json describes a lenet model too large"),
+    "eval-weights-missing-key": ("eval --checkpoint {w}/ck-missing-bias", 'missing key "0.bias"'),
     "eval-no-input-shape": ("eval --checkpoint {w}/ck-noshape", "input_shape"),
     "eval-metrics-json": ("eval --checkpoint {w}/ck-metrics", "ck-metrics/metrics.json"),
     "eval-meta-data": ("eval --checkpoint {w}/ck-meta", "ck-meta/model.json"),
@@ -168,6 +185,9 @@ CASES = {
     "prune-bn-scale-no-bn": ("prune --checkpoint {w}/lenet --criterion bn_scale --ratio 0.5 --out {w}/o",
                              "no BatchNorm"),
     "prune-no-amount": ("prune --checkpoint {w}/lenet --out {w}/o", "ratio"),
+    "prune-budget-nan": ("prune --checkpoint {w}/lenet --budget nan --out {w}/o", "--budget must be a finite number"),
+    "prune-gradient-batches-0": ("prune --checkpoint {w}/lenet --criterion taylor --ratio 0.5 --gradient-batches 0 "
+                                 "--out {w}/o", "--gradient-batches"),
     "prune-latency": ("prune --checkpoint {w}/lenet --resource latency --budget-ratio 0.5 --out {w}/o", "NetAdapt"),
     "prune-criterion": ("prune --checkpoint {w}/lenet --criterion nope --ratio 0.5 --out {w}/o", "--criterion"),
     "prune-onto-input": ("prune --checkpoint {w}/lenet --ratio 0.5 --out {w}/lenet", "--out"),
@@ -188,6 +208,10 @@ CASES = {
     "netadapt-other-files": ("netadapt --checkpoint {w}/lenet --budget-ratio 0.5 --work-dir {w}/project",
                              "--work-dir"),
     "netadapt-budget-ratio": ("netadapt --checkpoint {w}/lenet --budget-ratio 1.5 --work-dir {w}/w", "--budget-ratio"),
+    "netadapt-budget-nan": ("netadapt --checkpoint {w}/lenet --budget nan --work-dir {w}/w",
+                            "--budget must be a finite number"),
+    "netadapt-save-interval": ("netadapt --checkpoint {w}/lenet --budget-ratio 0.5 --save-interval -1 --work-dir {w}/w",
+                               "--save-interval"),
     "netadapt-budget-above": ("netadapt --checkpoint {w}/lenet --budget 1e12 --work-dir {w}/w", "not below"),
     "netadapt-two-budgets": ("netadapt --checkpoint {w}/lenet --budget 5 --budget-ratio 0.5 --work-dir {w}/w",
                              "--budget"),
@@ -217,6 +241,7 @@ CASES = {
     # run
     "run-step": ("run --model lenet --step 4 --out {w}/r", "--step"),
     "run-step-2-first": ("run --step 2 --method l1 --percent 0.5 --out {w}/r", "run it first"),
+    "run-step-input-not-made": ("run --model lenet --method l1 --percent 0.3 --step 13 --out {w}/r", "--step 123"),
     "run-percent": ("run --model lenet --method l1 --percent 1.5 --out {w}/r", "--percent"),
     "run-no-model": ("run --step 1 --out {w}/r", "--model"),
     "run-work-dir-project": ("run --model lenet --method netadapt --percent 0.5 --work-dir {w}/project --out {w}/r",
@@ -252,12 +277,22 @@ CASES = {
     "latency-batch-0": ("latency --checkpoint {w}/lenet --batch-size 0", "--batch-size"),
     "latency-threads-0": ("latency --checkpoint {w}/lenet --threads 0", "--threads"),
     "latency-weights": ("latency --checkpoint {w}/ck-garbage", "model.safetensors"),
+    "run-finetune-epochs-nan": ("run --model lenet --method l1 --percent 0.3 --finetune-epochs nan --out {w}/o",
+                                "--finetune-epochs must be a finite number"),
+    # a resumed run keeps what its history measures, and the checkpoint it adapts
+    "netadapt-resume-resource": ("netadapt --resume --work-dir {w}/na --resource params", "--resource"),
+    "netadapt-resume-other-checkpoint": ("netadapt --resume --work-dir {w}/na --checkpoint {w}/hw-6x6", "--checkpoint"),
+    "netadapt-out-is-checkpoint": ("netadapt --checkpoint {w}/lenet --work-dir {w}/na-new --budget-ratio 0.5 --out "
+                                   "{w}/lenet --overwrite", "never overwritten"),
     # lut
     "lut-action": ("lut rebuild --checkpoint {w}/lenet", "rebuild"),
     "lut-build-no-out": ("lut build --checkpoint {w}/lenet", "--out"),
     "lut-build-corrupt-out": ("lut build --checkpoint {w}/lenet --out {w}/lut-corrupt.json", "lut-corrupt.json"),
     "lut-build-step-0": ("lut build --checkpoint {w}/lenet --min-channels-step 0 --out {w}/t.json",
                          "--min-channels-step"),
+    "lut-build-out-folder": ("lut build --checkpoint {w}/lenet --out {w}/empty", "is a folder"),
+    "netadapt-lut-folder": ("netadapt --checkpoint {w}/lenet --resource latency --budget-ratio 0.5 --lut {w}/empty "
+                            "--work-dir {w}/w", "--lut"),
     "lut-check-no-lut": ("lut check --checkpoint {w}/lenet", "--lut"),
     "lut-check-missing": ("lut check --checkpoint {w}/lenet --lut {w}/nowhere.json", "nowhere.json"),
     "lut-check-foreign": ("lut check --checkpoint {w}/lenet --lut {w}/lut-foreign.json", "lut-foreign.json"),

@@ -56,3 +56,35 @@ def test_not_a_checkpoint(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(PrunekitError, match="not a prunekit checkpoint"):
         load_checkpoint(tmp_path / "empty")
+
+
+def test_save_refuses_an_existing_checkpoint_unless_overwrite_and_then_replaces_it_whole(tmp_path):
+    old = prunekit.create_model("lenet", 10, 1, 8)
+    prunekit.save(old, tmp_path / "sv", input_shape=(1, 8, 8), metrics={"test_accuracy": 0.9})
+    (tmp_path / "sv" / "train_log.jsonl").write_text("{}\n")
+    before = (tmp_path / "sv" / "model.safetensors").read_bytes()
+    new = prunekit.create_model("lenet", 10, 1, 8)
+    with pytest.raises(PrunekitError, match="sv already exists: pass overwrite=True"):
+        prunekit.save(new, tmp_path / "sv", input_shape=(1, 8, 8))
+    assert (tmp_path / "sv" / "model.safetensors").read_bytes() == before
+    prunekit.save(new, tmp_path / "sv", input_shape=(1, 8, 8), overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "sv").iterdir()) == ["model.json", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sv"]  # nothing staged or set aside is left
+    x = torch.randn(1, 1, 8, 8)
+    assert torch.equal(prunekit.load(tmp_path / "sv").eval()(x), new.eval()(x))
+
+
+def test_a_description_too_large_to_build_and_a_weights_mismatch_are_one_clear_line(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    prunekit.save(prunekit.create_model("lenet", 10, 1, 8), tmp_path / "ck", input_shape=(1, 8, 8))
+    tensors = load_file(tmp_path / "ck" / "model.safetensors")
+    tensors.pop("0.bias")
+    save_file(tensors, tmp_path / "ck" / "model.safetensors")
+    with pytest.raises(PrunekitError, match='^checkpoint .*ck does not match its model: missing key "0.bias"'):
+        load_checkpoint(tmp_path / "ck")
+    desc = json.loads((tmp_path / "ck" / "model.json").read_text())
+    desc["model"]["num_classes"] = 10**12
+    (tmp_path / "ck" / "model.json").write_text(json.dumps(desc))
+    with pytest.raises(PrunekitError, match=r"ck/model.json describes a lenet model too large to build in memory"):
+        load_checkpoint(tmp_path / "ck")

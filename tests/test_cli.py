@@ -76,6 +76,14 @@ def test_run_with_a_one_shot_method_names_the_netadapt_settings_it_does_not_use(
     assert "--group-share only applies to --method netadapt" in err and "--epochs" not in err
 
 
+def test_run_refuses_a_step_whose_input_no_chosen_step_makes_before_any_work(tmp_path, capsys):
+    assert main(["run", "--model", "lenet", "--dataset", "digits", "--method", "l1", "--percent", "0.3",
+                 "--step", "13", "--epochs", "0.2", "--out", str(tmp_path / "ri"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "step 3 needs" in err and "pruned from step 2" in err and "(e.g. --step 123)" in err
+    assert not (tmp_path / "ri").exists()
+
+
 def test_run_step_1_reports_test_accuracy(tmp_path, capsys):
     assert main(["run", "--model", "lenet", "--dataset", "digits", "--epochs", "1", "--step", "1",
                  "--out", str(tmp_path), "--quiet"]) == 0
@@ -100,3 +108,11 @@ def test_bad_input_is_one_line_without_traceback(args, message):
 def test_debug_shows_the_traceback():
     result = _cli("--debug", "eval", "--checkpoint", "/nonexistent/ckpt")
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_a_wrong_subcommand_points_to_the_top_level_help(capsys):
+    assert main(["nosuchcmd"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice 'nosuchcmd'" in err and err.strip().endswith("(see prunekit --help)"), err
+    assert main(["train", "--bogus"]) == 2
+    assert "(see prunekit train --help)" in capsys.readouterr().err

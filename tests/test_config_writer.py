@@ -131,6 +131,17 @@ def test_set_writes_values_and_refuses_bad_ones():
         render("netadapt", "l1")
 
 
+def test_a_yaml_number_setting_reads_what_its_flag_reads_and_refuses_nan():
+    parser = parser_of("train")
+    apply_config(parser, yaml.safe_load("epochs: 1e-9\nlr: 2E-3\n"))  # YAML 1.1 strings; --epochs 1e-9 is a number
+    assert (parser.get_default("epochs"), parser.get_default("lr")) == (1e-9, 2e-3)
+    for text in ("epochs: .nan\n", "lr: .inf\n", "weight_decay: nan\n"):
+        with pytest.raises(PrunekitError, match=r"^config file: key '\w+' must be a finite number, got (nan|inf)$"):
+            apply_config(parser_of("train"), yaml.safe_load(text))
+    with pytest.raises(PrunekitError, match="'epochs' needs a number, got '1e-9x'"):
+        apply_config(parser_of("train"), yaml.safe_load("epochs: 1e-9x\n"))
+
+
 def test_the_written_oneshot_file_runs_unchanged(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["config", "--method", "l1", "--output", "my.yaml"]) == 0

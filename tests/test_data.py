@@ -8,6 +8,7 @@ import torch
 from prunekit.data import TensorSplit, batches, list_datasets, load_dataset
 from prunekit.data.bundle import holdout_split
 from prunekit.errors import PrunekitError, UnknownNameError
+from prunekit.pipeline.context import DataConfig
 from tests.conftest import write_idx_dataset, write_json_dataset
 
 
@@ -32,6 +33,15 @@ def test_digits_splits_are_disjoint_fixed_and_sized():
     assert len(val_rows & train_rows) < 5  # digits has a few duplicate images, nothing more
     other = load_dataset("digits", val_size=50, split_seed=1)
     assert len(other.val) == 50 and not torch.equal(other.val.x, a.val.x[:50])
+
+
+@pytest.mark.parametrize("val_size", [1.5, -1, float("nan")])
+def test_load_dataset_refuses_the_val_size_the_cli_refuses(val_size):
+    message = f"^--val-size must be a fraction in \\[0, 1\\) or a whole count, got {val_size}$"
+    with pytest.raises(PrunekitError, match=message):
+        load_dataset("digits", val_size=val_size)
+    with pytest.raises(PrunekitError, match="^--val-size must be"):
+        DataConfig(val_size=val_size)
 
 
 def test_holdout_split_rejects_taking_everything():
@@ -141,3 +151,17 @@ def test_missing_dataset_says_where_files_go(tmp_path, monkeypatch):
         load_dataset("cifar10", tmp_path / "empty")
     with pytest.raises(PrunekitError, match="--download"):
         load_dataset("mnist", tmp_path / "empty")
+
+
+def test_image_folder_refuses_a_corrupt_image_at_load(tmp_path):
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for k in range(2):
+            d = tmp_path / "imgs" / split / f"class{k}"
+            d.mkdir(parents=True)
+            Image.new("RGB", (8, 8), (k * 255, 0, 0)).save(d / "0.png")
+    bad = tmp_path / "imgs" / "train" / "class1" / "bad.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(PrunekitError, match=r"bad\.png is not an image.*fix or remove that file"):
+        load_dataset("folder", tmp_path / "imgs")

@@ -471,3 +471,16 @@ def test_a_search_whose_table_predicts_too_low_goes_on_until_it_meets_the_budget
     assert resumed.metrics["met_as_measured"]
     # (a table rebuilt on resume lacks the entries timed on demand before: interpolation may differ a little)
     assert [h["resource"] for h in resumed.history] == pytest.approx([h["resource"] for h in history], rel=1e-2)
+
+
+def test_a_table_path_that_is_a_folder_is_refused_up_front(checkpoint, tmp_path, capsys):
+    folder = tmp_path / "lutdir"
+    folder.mkdir()
+    with pytest.raises(PrunekitError, match="is a folder, not a latency table file"):
+        LatencyMetric(lut=folder)
+    assert main(["lut", "build", "--checkpoint", str(tmp_path / "none"), "--out", str(folder)]) == 2
+    assert main(["netadapt", "--checkpoint", str(checkpoint), "--resource", "latency", "--budget-ratio", "0.9",
+                 "--lut", str(folder), "--work-dir", str(tmp_path / "w")]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and all("is a folder, not a latency table file" in e for e in errors), errors
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "lutdir"] and not any(folder.iterdir())

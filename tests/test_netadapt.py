@@ -65,6 +65,9 @@ def test_settings_refused_at_construction_leave_no_temporary_folder(lenet, digit
     with pytest.raises(PrunekitError):
         NetAdapt(lenet, digits.example_inputs(), finetune=lambda m, i: None, evaluate=lambda m: 0.0,
                  budget_ratio=0.5, resource="watts", progress=False, log=lambda s: None)
+    with pytest.raises(PrunekitError, match="--budget-ratio"):
+        NetAdapt(lenet, digits.example_inputs(), finetune=lambda m, i: None, evaluate=lambda m: 0.0,
+                 budget_ratio=5, progress=False, log=lambda s: None)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -147,7 +147,9 @@ def test_cli_run_keeps_the_rounded_network(tmp_path, digits, monkeypatch, capsys
     ("group_share", 0.0, "--group-share"), ("bn_batches", -1, "--bn-batches"), ("score_samples", 0, "--score-samples"),
     ("reduction_decay", float("nan"), "--reduction-decay"), ("init_reduction_ratio", 0.0, "--init-reduction-ratio"),
     ("cut_share", 1.5, "--cut-share"), ("max_iters", -2, "--max-iters"), ("short_term_iters", -1, "--short-term-iters"),
-    ("finetune_lr", 0.0, "--finetune-lr"),
+    ("finetune_lr", 0.0, "--finetune-lr"), ("save_interval", -1, "--save-interval"),
+    ("budget", float("nan"), "--budget"), ("init_reduction", float("inf"), "--init-reduction"),
+    ("finetune_lr", float("nan"), "--finetune-lr"),
 ])
 def test_a_setting_out_of_range_is_named_alone_with_its_value(setting, value, flag):
     with pytest.raises(prunekit.PrunekitError) as err:

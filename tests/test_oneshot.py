@@ -129,6 +129,12 @@ def test_round_to_keeps_multiples_and_exclude_keeps_layers():
     (dict(ratio=0.5, scope="everywhere"), "scope"),
     (dict(budget=10, resource="macs"), "below what this model can reach"),
     (dict(ratio=0.5, criterion="taylor"), "needs data"),
+    (dict(budget=float("nan")), "^--budget must be a finite number, got nan$"),
+    (dict(budget_ratio=float("inf")), "^--budget-ratio must be a finite number, got inf$"),
+    (dict(ratio=float("nan")), "^--ratio must be a finite number"),
+    (dict(ratio=0.5, threshold=float("nan")), "^--threshold must be a finite number"),
+    (dict(ratio=0.5, gradient_batches=0), "^--gradient-batches must be at least 1, got 0$"),
+    (dict(ratio="0.5"), "ratio needs a number, got '0.5'"),
 ])
 def test_bad_input_is_a_clear_error_and_leaves_the_model(kwargs, message):
     model = prunekit.create_model("lenet", 10, 1, 8)

@@ -73,6 +73,17 @@ def test_bad_training_options(bad):
         TrainConfig(**bad)
 
 
+@pytest.mark.parametrize("name", ["epochs", "lr", "momentum", "weight_decay", "sparsity", "distill_alpha",
+                                  "distill_temperature"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_every_float_training_setting_refuses_nan_and_infinity_naming_its_flag(name, value):
+    flag = "--" + name.replace("_", "-")
+    with pytest.raises(PrunekitError, match=f"^{flag} must be a finite number, got {value}$"):
+        TrainConfig(**{name: value})
+    with pytest.raises(PrunekitError, match=f"^{flag} must be a finite number"):
+        TrainConfig.from_dict({name: value}, source="x.yaml")
+
+
 def test_training_stopped_after_an_epoch_resumes_to_the_uninterrupted_weights(digits, tmp_path):
     from prunekit import create_model
 

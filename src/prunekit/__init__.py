@@ -19,11 +19,26 @@ def prune(model, example_inputs, ratio=None, criterion="l2", scope="local", excl
                   round_to=round_to, budget=budget, resource=resource, data=data, **kwargs)
 
 
-def save(model, directory, *, metrics=None, input_shape=None):
-    """Save ``model`` as a checkpoint folder: safetensors weights + JSON plan of kept channels (no pickle)."""
-    from prunekit.io import save_checkpoint
+def save(model, directory, *, metrics=None, input_shape=None, overwrite=False):
+    """Save ``model`` as a checkpoint folder: safetensors weights + JSON plan of kept channels (no pickle).
 
-    return save_checkpoint(directory, model, metrics=metrics, input_shape=input_shape)
+    An existing non-empty ``directory`` is refused unless ``overwrite=True``; it is then replaced as a whole
+    (no file of the old folder survives). The folder is written beside it (``.NAME.partial``) and renamed into
+    place when complete, so an error leaves ``directory`` as it was."""
+    from pathlib import Path
+
+    from prunekit.io import save_checkpoint
+    from prunekit.io.output import occupied, staged_output, staging_dir
+
+    out = Path(directory)
+    if occupied(out) and not overwrite:
+        raise PrunekitError(f"save: {out} already exists: pass overwrite=True to replace it, or choose another folder")
+    if staging_dir(out).exists():
+        raise PrunekitError(f"save: {staging_dir(out)} holds an unfinished run's output for {out}: delete it, "
+                            "or choose another folder")
+    with staged_output(out, overwrite=True, keep_partial=False) as stage:
+        save_checkpoint(stage, model, metrics=metrics, input_shape=input_shape)
+    return out
 
 
 def load(directory, model=None, *, model_factory=None, trust_factory=False):

@@ -9,12 +9,15 @@ fields, so a flag, a YAML key and a keyword argument can never disagree::
         lr: float = setting(0.05, "learning rate")
 
 Checking is strict: an unknown key or a value of the wrong type (``"no"`` for a boolean, ``2.5``
-for an integer) is one clear error naming the key and the source it came from.
+for an integer) is one clear error naming the key and the source it came from. No number setting means
+anything by NaN or infinity (and NaN passes every range check: ``nan <= 0`` is false), so every float field
+refuses both, naming its flag.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import types
 import typing
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields
@@ -40,6 +43,12 @@ def setting(default: Any = MISSING, help: str = "", *, factory: Callable[[], Any
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def flag_of(f: Field) -> str:
+    """The field's command-line flag (``--field-name`` unless ``flag=`` says otherwise); the name in messages
+    about its value, whether it came from a flag, a YAML key or a keyword argument."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
 def choices_of(f: Field) -> list[Any] | None:
@@ -116,6 +125,13 @@ def convert(value: Any, tp: Any, where: str) -> Any:
     return float(value) if tp is float else value
 
 
+def check_finite(value: Any, name: str) -> None:
+    """Refuse NaN and infinity (no setting means anything by them, and NaN passes every range check: ``nan <= 0``
+    is false); ``name`` is the flag or the YAML key at fault."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PrunekitError(f"{name} must be a finite number, got {value}")
+
+
 @dataclass
 class Settings:
     """Base class of prunekit's typed settings (see the module docstring). Every instance is checked,
@@ -130,6 +146,7 @@ class Settings:
             if allowed is not None and value is not None and value not in allowed:
                 raise PrunekitError(f"{where}: unknown {f.name.replace('_', ' ')} {value!r}; valid: "
                                     f"{', '.join(map(str, allowed))}")
+            check_finite(value, flag_of(f))
             object.__setattr__(self, f.name, value)
 
     @classmethod
@@ -196,4 +213,5 @@ def default_of(f: Field) -> Any:
     return None
 
 
-__all__ = ["Settings", "convert", "default_of", "describe_type", "choices_of", "setting", "settings_fields"]
+__all__ = ["Settings", "check_finite", "convert", "default_of", "describe_type", "choices_of", "flag_of", "setting",
+           "settings_fields"]

@@ -56,6 +56,8 @@ class PruneConfig(Settings):
         """Raise a clear error for settings that cannot work (before any model or data is loaded)."""
         _check(self.ratio, self.budget, self.budget_ratio, self.scope, self.resource)
         get_criterion(self.criterion)
+        if self.gradient_batches < 1:
+            raise PrunekitError(f"--gradient-batches must be at least 1, got {self.gradient_batches}")
 
 
 def _check(ratio, budget, budget_ratio, scope, resource) -> None:
@@ -144,8 +146,11 @@ def prune(
     gradients (``taylor``). ``exclude`` keeps the named layers whole; ``round_to`` keeps widths
     multiples of it.
     """
-    _check(ratio, budget, budget_ratio, scope, resource)
-    get_criterion(criterion)
+    get_criterion(criterion)  # first: its error lists the valid criteria
+    # the settings checked as PruneConfig checks them (types, finite numbers, ranges), the CLI and YAML's way
+    PruneConfig(criterion=criterion, ratio=ratio, budget_ratio=budget_ratio, budget=budget, resource=resource,
+                scope=scope, round_to=round_to, exclude=list(exclude or ()), attention=attention, threshold=threshold,
+                gradient_batches=gradient_batches, seed=seed).validate()
     if needs_gradients(criterion) and data is None:
         raise PrunekitError(f"criterion {criterion!r} needs data: pass data= (batches of inputs and labels)")
     pruned = copy.deepcopy(model)

@@ -12,6 +12,7 @@ from prunekit.io import load_checkpoint
 from prunekit.io.output import clean_orphans
 from prunekit.cli.cmd_latency import add_platform_arguments, platform_of
 from prunekit.latency import LatencyTable, build_lut, measure_latency
+from prunekit.latency.table import check_table_path
 from prunekit.reports import format_table
 from prunekit.cli.options import add_trust_args
 
@@ -37,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _build(args: argparse.Namespace) -> int:
     if not args.out:
         raise PrunekitError("lut build needs --out FILE")
-    out = Path(args.out)
+    out = check_table_path(args.out, "--out")
     clean_orphans(out)  # what a killed save left beside it
     platform = platform_of(args)
     # an existing file is read first: a corrupt or foreign one stops here, untouched
@@ -58,6 +59,7 @@ def _build(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     if not args.lut:
         raise PrunekitError("lut check needs --lut FILE")
+    check_table_path(args.lut, "--lut")
     table = LatencyTable.load(args.lut, platform_of(args), args.threads, force=args.force)
     rows = []
     for directory in args.checkpoint:

@@ -15,6 +15,7 @@ from prunekit.pipeline.netadapt_step import netadapt_checkpoint
 from prunekit.pipeline.steps import recorded_data_config
 from prunekit.pipeline.workdir import WorkDir
 from prunekit.reports import human, metric_of, model_summary_table
+from prunekit.training.config import DEFAULT_BATCH_SIZE
 
 NAME = "netadapt"
 HELP = "adapt a checkpoint to a resource budget with NetAdapt (resumable)"
@@ -29,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="also write the final network as a checkpoint folder here")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --work-dir / --out if they already hold something (without --resume)")
-    p.add_argument("--batch-size", type=positive_int, help="short-term fine-tuning batch size (default 64)")
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
+                   help=f"short-term fine-tuning batch size (default {DEFAULT_BATCH_SIZE})")
     p.add_argument("--device", help="cpu or cuda (default cpu)")
     add_netadapt_arguments(p)
     add_data_args(p)
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and WorkDir(args.work_dir).exists() and not data_given:
         data_cfg = None  # the run's own data
     result = netadapt_checkpoint(args.checkpoint, args.work_dir, options=netadapt_options(args),
-                                 resume=bool(args.resume), data_cfg=data_cfg, batch_size=args.batch_size or 64,
+                                 resume=bool(args.resume), data_cfg=data_cfg, batch_size=args.batch_size,
                                  device=args.device or "cpu", executor=executor, progress=not args.quiet,
                                  out=args.out, overwrite=args.overwrite)
     return report(result, Path(args.work_dir))

@@ -19,6 +19,8 @@ from prunekit.errors import PrunekitError
 from prunekit.pipeline.context import DataConfig
 from prunekit.pipeline.run import RunPlan, parse_steps, run_pipeline
 from prunekit.reports import metric_of, model_summary_table
+from prunekit.settings import check_finite
+from prunekit.training.config import DEFAULT_BATCH_SIZE
 
 NAME = "run"
 HELP = "run the pipeline: 1 train base model, 2 prune, 3 fine-tune, 4 quantize to int8 (any subset, e.g. --step 123)"
@@ -91,6 +93,10 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         raise PrunekitError("step 2 needs --percent (or --ratio, --budget-ratio, --budget)")
     prune = settings_from_args(PruneConfig, args, criterion="l2" if netadapt else method) if not netadapt else PruneConfig()
     step3 = {k: v for k, v in (("epochs", args.finetune_epochs), ("lr", args.longterm_lr)) if v is not None}
+    for (key, value), flag in zip(step3.items(), ("--finetune-epochs", "--longterm-lr")):
+        check_finite(value, flag)
+        if value <= 0:
+            raise PrunekitError(f"{flag} must be above 0, got {value:g}")
     train_given = given(type(train_config(args)), args)
     return RunPlan(
         out=Path(args.out), steps=steps, model=args.model, model_kwargs=parse_model_args(args.model_arg),
@@ -100,7 +106,7 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         executor=executor_from_args(args),
         finetune_given={**{k: v for k, v in train_given.items() if k not in ("epochs", "lr", "sparsity")}, **step3},
         teacher=args.teacher, quantize=settings_from_args(QuantizeConfig, args),
-        quantize_batch=args.latency_batch or 1, quantize_threads=args.threads or 1, batch_size=args.batch_size or 64, device=args.device or "cpu",
+        quantize_batch=args.latency_batch or 1, quantize_threads=args.threads or 1, batch_size=args.batch_size or DEFAULT_BATCH_SIZE, device=args.device or "cpu",
         overwrite=args.overwrite, resume=bool(args.resume), progress=not args.quiet)
 
 

@@ -31,7 +31,8 @@ class OneLineParser(argparse.ArgumentParser):
         if match:
             flag, value, choices = match.groups()
             message = f"argument {flag}: invalid choice {value}; valid: {choices.replace(chr(39), '')}"
-        raise PrunekitError(f"{message} (see prunekit {self.prog.split()[-1]} --help)")
+        command = self.prog.split()[-1]
+        raise PrunekitError(f"{message} (see prunekit{'' if command == 'prunekit' else ' ' + command} --help)")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:

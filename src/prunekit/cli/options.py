@@ -19,8 +19,10 @@ import yaml
 from prunekit.algorithms.netadapt import TINYNN_ALIASES, NetAdaptConfig
 from prunekit.errors import PrunekitError
 from prunekit.executors import ExecutorConfig, make_executor
+from prunekit.latency.table import check_table_path
 from prunekit.pipeline.context import DataConfig
-from prunekit.settings import Settings, choices_of, convert, default_of, settings_fields, strip_optional
+from prunekit.settings import (Settings, check_finite, choices_of, convert, default_of, flag_of, settings_fields,
+                               strip_optional)
 from prunekit.training.config import TrainConfig
 
 FIELDS_ATTR = "_prunekit_fields"
@@ -41,8 +43,7 @@ def positive_int(text: str) -> int:
     return value
 
 
-def _flag(f) -> str:
-    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+_flag = flag_of
 
 
 def _help(f, default: Any) -> str:
@@ -160,9 +161,20 @@ def _check_value(parser: argparse.ArgumentParser, action: argparse.Action, key: 
     """A YAML value checked like the flag would check it (types from the settings field when there is one)."""
     typed = getattr(parser, FIELDS_ATTR, {}).get(action.dest)
     if typed is not None:
+        if isinstance(value, str) and strip_optional(typed)[0] is float:
+            # YAML 1.1 reads 1e-9 (no dot) as a string: a number setting takes it as its flag does (--epochs 1e-9)
+            try:
+                value = float(value)
+            except ValueError:
+                pass  # left for convert's one-line error
         value = convert(value, typed, f"{where}: key {key!r}")
+        check_finite(value, f"{where}: key {key!r}")
     elif isinstance(action, (argparse._StoreTrueAction, argparse.BooleanOptionalAction)):
         value = convert(value, bool, f"{where}: key {key!r}")
+    elif isinstance(value, (list, dict)) and isinstance(action, argparse._StoreAction) and action.nargs in (None, "?"):
+        kind = "a list" if isinstance(value, list) else "a mapping"
+        raise PrunekitError(f"{where}: key {key!r} takes one value, got {kind} ({value!r}); "
+                            f"write it as {key}: VALUE")
     elif value is not None and action.type is not None and not isinstance(value, (list, dict)):
         try:
             value = action.type(value)
@@ -212,6 +224,15 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="extra model argument (JSON value), e.g. width_mult=0.5; repeatable")
 
 
+RESERVED_MODEL_ARGS = {
+    "weights": "load your own trained weights with --weights FILE (prunekit downloads no pretrained weights)",
+    "num_classes": "the class count comes from the dataset (--dataset, --data-dir)",
+    "in_channels": "the input channels come from the dataset (--dataset, --data-dir)",
+    "input_size": "the input size comes from the dataset (--image-size)",
+}
+"""Model arguments prunekit sets itself: given as --model-arg they are refused, saying which option sets them."""
+
+
 def parse_model_args(items: list[str]) -> dict:
     """['width_mult=0.5', 'hidden=128'] -> {'width_mult': 0.5, 'hidden': 128}."""
     out = {}
@@ -219,6 +240,8 @@ def parse_model_args(items: list[str]) -> dict:
         key, sep, value = str(item).partition("=")
         if not sep or not key:
             raise PrunekitError(f"--model-arg expects KEY=VALUE, got {item!r}")
+        if key.strip() in RESERVED_MODEL_ARGS:
+            raise PrunekitError(f"--model-arg {key.strip()}= is not a model argument: {RESERVED_MODEL_ARGS[key.strip()]}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -239,7 +262,7 @@ def netadapt_options(args: argparse.Namespace) -> dict:
     """NetAdapt's settings that were given (the rest keep their defaults, or a resumed run's)."""
     opts = given(NetAdaptConfig, args)
     if opts.get("lut"):
-        opts["lut"] = str(Path(opts["lut"]).resolve())  # resuming from another folder still finds it
+        opts["lut"] = str(check_table_path(opts["lut"], "--lut").resolve())  # resuming from another folder still finds it
     return opts
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from prunekit.data.bundle import DataBundle, Split, holdout_split, resize_split, take
-from prunekit.data.validate import check_splits, validate_raw
+from prunekit.data.validate import check_splits, check_val_size, validate_raw
 from prunekit.errors import PrunekitError
 from prunekit.registry import Registry
 
@@ -75,6 +75,7 @@ def load_dataset(
     values, labels that are not class indices, mixed shapes, empty splits) is refused here, as
     one PrunekitError naming the file and the first bad sample (see ``prunekit.data.validate``).
     """
+    check_val_size(val_size)
     if image_size is not None and int(image_size) < 1:
         raise PrunekitError(f"--image-size must be a positive number of pixels, got {image_size}")
     loader = DATASETS.get(name)

@@ -2,10 +2,11 @@
 
 ``load_dataset`` runs :func:`validate_raw` on every loader's output (finite values, integer labels
 in range, one per sample or one per pixel for segmentation masks, one shape for every sample, no
-empty split) and :func:`check_splits` on the final splits.
+empty split) and :func:`check_splits` on the final splits; :func:`check_val_size` checks the hold-out size first.
 The checks are vectorised (60k MNIST images take well under a second). Streamed splits (image
 folders) are decoded from image files, so their pixels are finite by construction: only their
-first sample's shape and their label list are checked.
+first sample's shape and their label list are checked here (the folder loader checks every file is
+a readable image, ``prunekit.data.folder.check_image_files``).
 
 :func:`check_fits` is the pipeline's check that data suits a checkpoint (channels, size, classes)
 before any training, pruning or evaluation starts.
@@ -13,6 +14,7 @@ before any training, pruning or evaluation starts.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Sequence
 
 import torch
@@ -160,6 +162,17 @@ def validate_raw(raw: "RawData", name: str) -> None:
     for split_name, split in (("train", raw.train), ("test", raw.test), ("val", raw.val)):
         if split is not None:
             check_split(split, shape, raw.num_classes, _where(name, raw, split_name))
+
+
+def check_val_size(val_size: float | int) -> None:
+    """Refuse a hold-out size that is neither a fraction in [0, 1) nor a whole count (``load_dataset`` and
+    ``DataConfig``, so the API, the CLI and YAML files agree), before any data is read."""
+    try:
+        value = float(val_size)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(val_size, bool) or not math.isfinite(value) or value < 0 or (value >= 1 and not value.is_integer()):
+        raise PrunekitError(f"--val-size must be a fraction in [0, 1) or a whole count, got {val_size}")
 
 
 def check_splits(data: DataBundle, val_size: float | int) -> None:

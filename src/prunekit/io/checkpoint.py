@@ -13,6 +13,7 @@ Loading builds the original model, re-applies the plan, then loads the weights.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,25 @@ def save_checkpoint(
     return directory
 
 
+def first_mismatch(err: BaseException) -> str:
+    """The first problem a failed ``load_state_dict`` lists (a missing or unexpected key, or a size mismatch),
+    on one line, with how many more there are."""
+    lines = [line.strip() for line in str(err).strip().splitlines()]
+    problems: list[str] = []
+    for line in lines[1:]:
+        keys = re.match(r"(Missing|Unexpected) key\(s\) in state_dict: (.*)", line)
+        if keys:
+            names = re.findall(r'"([^"]*)"', keys.group(2)) or [keys.group(2)]
+            where = f"in the model, not in {WEIGHTS}" if keys.group(1) == "Missing" else f"in {WEIGHTS}, not in the model"
+            problems += [f'{keys.group(1).lower()} key "{name}" ({where})' for name in names]
+        elif line:
+            problems.append(re.sub(r"torch\.Size\((\[[^]]*\])\)", r"\1", line).rstrip("."))
+    if not problems:
+        return (lines[0] if lines else type(err).__name__)[:300]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return problems[0][:300] + more
+
+
 def read_description(directory: str | Path) -> dict[str, Any]:
     """``model.json`` of a checkpoint folder, checked to be one."""
     directory = Path(directory)
@@ -157,7 +177,7 @@ def load_checkpoint(
                 "of the original model (prunekit.load(dir, model=MyNet()))"
             )
         check_trusted(spec.name, origin, model_factory, trust_factory)
-        model = build_model(spec)
+        model = build_model(spec, origin)
     elif spec is not None:
         attach_spec(model, spec)
     plan = desc.get("plan")
@@ -168,8 +188,8 @@ def load_checkpoint(
     try:
         load_model(model, str(directory / WEIGHTS), strict=True)
     except (RuntimeError, KeyError, ValueError) as err:
-        first = str(err).strip().splitlines()[0][:300]
-        raise PrunekitError(f"checkpoint {directory} does not match its model: {first}") from None
+        raise PrunekitError(f"checkpoint {directory} does not match its model: {first_mismatch(err)}; "
+                            f"its {WEIGHTS} and {DESCRIPTION} are from different models") from None
     model.eval()
     attach_plan(model, plan)
     attach_input_shape(model, input_shape)

@@ -12,7 +12,7 @@ from prunekit.errors import PrunekitError
 from prunekit.latency.measure import lowest_medians, measure_latency
 from prunekit.latency.platforms import Platform, get_platform
 from prunekit.latency.sites import ProbeCache
-from prunekit.latency.table import LatencyTable, build_lut
+from prunekit.latency.table import LatencyTable, build_lut, check_table_path
 from prunekit.structure import ModelStructure, pruned_copy
 
 MODES = ("lut", "measure")
@@ -54,7 +54,7 @@ class LatencyMetric:
         self.probes = ProbeCache()  # NetAdapt's iterations probe each group once
         self.shift_ms = 0.0
         self.table: LatencyTable | None = lut if isinstance(lut, LatencyTable) else None
-        self.lut_path = None if isinstance(lut, LatencyTable) or lut is None else Path(lut)
+        self.lut_path = None if isinstance(lut, LatencyTable) or lut is None else check_table_path(lut, "latency table")
         if self.table is None and self.lut_path is not None and self.lut_path.exists():
             self.table = LatencyTable.load(self.lut_path, self.backend, threads, force=force_lut)
         elif self.table is None:

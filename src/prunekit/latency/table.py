@@ -53,6 +53,18 @@ MAX_COMBINATIONS = 20000
 """A layer whose widths depend on more groups than this many combinations is timed on demand only."""
 
 
+def check_table_path(path: str | Path, option: str = "--lut") -> Path:
+    """Refuse a table path that can never be a file (a folder, or under a file), before any work is done."""
+    path = Path(path)
+    if path.is_dir():
+        raise PrunekitError(f"{option} {path} is a folder, not a latency table file (JSON); "
+                            f"pass a file path such as {path / 'lut.json'}")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise PrunekitError(f"{option} {path}: {parent} is a file, not a folder; pass a table path inside a folder")
+    return path
+
+
 def shape_key(example_inputs: torch.Tensor) -> str:
     """The input shape as a table key, e.g. ``1x3x32x32``."""
     return "x".join(map(str, example_inputs.shape))
@@ -210,7 +222,7 @@ class LatencyTable:
         """Read a table; refuse one measured on another platform (name, device, threads) unless ``force``.
 
         ``options`` make the platform (e.g. ``command=`` for ``"command"``) that measures missing entries."""
-        path = Path(path)
+        path = check_table_path(path, "latency table")
         try:
             doc = json.loads(path.read_text())
         except FileNotFoundError:

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-from prunekit.errors import UnknownNameError
+from prunekit.errors import PrunekitError, UnknownNameError
 from prunekit.models.factory import call_factory
 from prunekit.models.spec import ModelSpec, SourceBuilder, attach_spec, spec_of
 from prunekit.registry import Registry
@@ -115,7 +115,26 @@ def create_model(
     return attach_spec(model, ModelSpec(name, num_classes, in_channels, size, dict(kwargs)))
 
 
-def build_model(spec: ModelSpec) -> nn.Module:
+def build_model(spec: ModelSpec, origin: str | None = None) -> nn.Module:
     """A freshly initialised model of ``spec`` (use :func:`prunekit.io.load_checkpoint` for one read from a
-    file: it checks that a factory named there is trusted first)."""
-    return create_model(spec.name, spec.num_classes, spec.in_channels, spec.input_size, **spec.kwargs)
+    file: it checks that a factory named there is trusted first).
+
+    ``origin`` names where ``spec`` was read (e.g. ``checkpoint DIR/model.json``): a description that asks
+    for a model too large to allocate is then one error naming it, whatever field made it so."""
+    try:
+        return create_model(spec.name, spec.num_classes, spec.in_channels, spec.input_size, **spec.kwargs)
+    except (MemoryError, RuntimeError) as err:
+        if origin is None or not _allocation_failed(err):
+            raise
+        size = f"num_classes {spec.num_classes}, in_channels {spec.in_channels}, input_size {list(spec.input_size)}"
+        extra = f", arguments {spec.kwargs}" if spec.kwargs else ""
+        raise PrunekitError(f"{origin} describes a {spec.name} model too large to build in memory ({size}{extra}); "
+                            "the file is damaged or edited: restore it or save the checkpoint again") from None
+
+
+def _allocation_failed(err: BaseException) -> bool:
+    """Whether ``err`` is a failed memory allocation (Python's MemoryError or torch's allocator error)."""
+    if isinstance(err, MemoryError):
+        return True
+    text = str(err).lower()
+    return "allocate" in text or "out of memory" in text

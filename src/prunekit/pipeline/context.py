@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prunekit.data import DataBundle, list_datasets, load_dataset
-from prunekit.data.validate import target_kind
+from prunekit.data.validate import check_val_size, target_kind
 from prunekit.errors import PrunekitError
 from prunekit.settings import Settings, setting
 from prunekit.training.tasks import Objective, list_tasks, make_objective
@@ -40,8 +40,7 @@ class DataConfig(Settings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.val_size < 0 or (self.val_size >= 1 and not float(self.val_size).is_integer()):
-            raise PrunekitError(f"--val-size must be a fraction in [0, 1) or a whole count, got {self.val_size}")
+        check_val_size(self.val_size)  # load_dataset's own check, so that the API agrees
         for name in ("train_subset", "test_subset", "image_size"):
             value = getattr(self, name)
             if value is not None and value < 1:

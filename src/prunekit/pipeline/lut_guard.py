@@ -17,6 +17,7 @@ from prunekit.algorithms.netadapt import NetAdaptConfig
 from prunekit.errors import PrunekitError
 from prunekit.io.atomic import atomic_write
 from prunekit.io.output import PARTIAL, PARTIAL_NOTE, clean_orphans
+from prunekit.latency.table import check_table_path
 from prunekit.resources.metric import MetricContext, ResourceMetric, make_metric
 
 
@@ -31,7 +32,7 @@ class TableGuard:
 
     def __init__(self, config: NetAdaptConfig, progress: bool = True, log: Callable[[str], None] = print) -> None:
         self.config, self.progress, self.log = config, progress, log
-        self.lut = Path(str(config.latency.lut))
+        self.lut = check_table_path(str(config.latency.lut), "--lut")  # a folder is refused before any work
         self.work = partial_table(self.lut)
 
     @staticmethod

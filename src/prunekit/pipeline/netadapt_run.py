@@ -130,13 +130,13 @@ class NetAdapt:
         self.executor, self.metric, self.progress, self.log = executor, metric, progress, log
         self.meta, self.metric_name = meta or {}, metric_name
         self.config = resolve_config(given_work if self.resume else None, config, options)
+        self.config.validate()  # before any folder is made or table read
         # without a work_dir the run's folder is a new temporary one (result.work_dir), made only once the
         # settings are accepted
         self.work = given_work or WorkDir(tempfile.mkdtemp(prefix="netadapt-"))
         self.log = self._also_in_folder(log)
         self.table: TableGuard | None = None
         if metric is None and TableGuard.applies(self.config):  # --lut FILE changes only if the run completes
-            self.config.validate()  # before any table is read or copied
             self.table = TableGuard(self.config, progress, log)
             metric = self.table.metric()
         self.search = NetAdaptSearch(model, example_inputs, self.config, self.task, metric=metric, executor=executor,

@@ -19,7 +19,7 @@ from prunekit.pipeline.netadapt_task import DataEvaluate, DataFinetune, calibrat
 from prunekit.pipeline.steps import check_data_fits, data_config_of
 from prunekit.pipeline.workdir import WorkDir
 from prunekit.training import evaluate
-from prunekit.training.config import check_device
+from prunekit.training.config import DEFAULT_BATCH_SIZE, check_device
 
 __all__ = ["DataEvaluate", "DataFinetune", "NetAdapt", "calibration_batches", "data_task", "netadapt_checkpoint"]
 
@@ -65,7 +65,7 @@ def netadapt_checkpoint(
     config: NetAdaptConfig | None = None,
     resume: bool = False,
     data_cfg: DataConfig | None = None,
-    batch_size: int = 64,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     device: str = "cpu",
     executor=None,
     progress: bool = True,

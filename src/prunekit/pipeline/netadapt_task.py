@@ -13,6 +13,7 @@ from prunekit.data import DataBundle, batches
 from prunekit.data.bundle import take
 from prunekit.errors import PrunekitError
 from prunekit.training import TrainConfig, evaluate, train
+from prunekit.training.config import DEFAULT_BATCH_SIZE
 
 
 class DataFinetune:
@@ -20,8 +21,8 @@ class DataFinetune:
     distilling from ``teacher`` when one is given. The batch order follows torch's global seed,
     which NetAdapt sets per candidate."""
 
-    def __init__(self, data: DataBundle, lr: float = 0.01, batch_size: int = 64, weight_decay: float = 5e-4,
-                 device: str = "cpu", teacher: nn.Module | None = None) -> None:
+    def __init__(self, data: DataBundle, lr: float = 0.01, batch_size: int = DEFAULT_BATCH_SIZE,
+                 weight_decay: float = 5e-4, device: str = "cpu", teacher: nn.Module | None = None) -> None:
         self.data, self.lr, self.batch_size, self.weight_decay, self.device = data, lr, batch_size, weight_decay, device
         self.teacher = teacher
 
@@ -54,7 +55,8 @@ class DataEvaluate:
         return result
 
 
-def calibration_batches(data: DataBundle, batch_size: int = 64) -> Callable[[int], Iterator[torch.Tensor]]:
+def calibration_batches(data: DataBundle,
+                        batch_size: int = DEFAULT_BATCH_SIZE) -> Callable[[int], Iterator[torch.Tensor]]:
     """``seed -> training input batches`` (shuffled in a seeded order, with the data's augmentation) for
     re-estimating BatchNorm statistics."""
 
@@ -67,7 +69,7 @@ def calibration_batches(data: DataBundle, batch_size: int = 64) -> Callable[[int
     return feed
 
 
-def data_task(data: DataBundle, config: NetAdaptConfig, *, batch_size: int = 64, device: str = "cpu",
+def data_task(data: DataBundle, config: NetAdaptConfig, *, batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu",
               teacher: nn.Module | None = None) -> Task:
     """NetAdapt's :class:`Task` on a dataset: fine-tune on train, score on (a subset of) val."""
     score = DataEvaluate(data, device, config.score_samples, config.seed) if config.score_samples else None

@@ -18,6 +18,7 @@ from prunekit.io import read_description, read_json
 from prunekit.pipeline.context import DataConfig
 from prunekit.registry import Registry
 from prunekit.training import TrainConfig
+from prunekit.training.config import DEFAULT_BATCH_SIZE
 
 FINETUNE_DEFAULTS = {"lr": 0.01, "sparsity": 0.0, "epochs": 10}
 """Fine-tuning starts from trained weights: a lower default learning rate than training from scratch,
@@ -48,7 +49,7 @@ class RunPlan:
     quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
     quantize_batch: int = 1
     quantize_threads: int = 1
-    batch_size: int = 64
+    batch_size: int = DEFAULT_BATCH_SIZE
     device: str = "cpu"
     overwrite: bool = False
     resume: bool = False
@@ -102,14 +103,33 @@ def parse_steps(text: str) -> list[str]:
     return steps
 
 
+def _needs(plan: RunPlan, step: str) -> tuple[str, Path]:
+    """The step whose folder ``step`` reads, and that folder."""
+    earlier = [s for s in list_steps() if s < step]
+    return earlier[-1], plan.folder(earlier[-1])
+
+
+def _missing_input(step: str, before: str, folder: Path, steps: list[str]) -> PrunekitError:
+    return PrunekitError(f"step {step} needs {folder} from step {before}: run it first "
+                         f"(e.g. --step {''.join(sorted({*steps, before}))})")
+
+
 def previous(plan: RunPlan, step: str) -> Path:
     """The folder the step before ``step`` wrote (it must be there)."""
-    earlier = [s for s in list_steps() if s < step]
-    folder = plan.folder(earlier[-1])
+    before, folder = _needs(plan, step)
     if not (folder / "model.json").is_file():
-        raise PrunekitError(f"step {step} needs {folder} from step {earlier[-1]}: run it first "
-                            f"(e.g. --step {earlier[-1]}{step})")
+        raise _missing_input(step, before, folder, [step])
     return folder
+
+
+def check_inputs(plan: RunPlan) -> None:
+    """Refuse, before any work, a chosen step whose input no earlier chosen step makes and that is not on disk."""
+    for step in plan.steps:
+        if step == list_steps()[0]:
+            continue
+        before, folder = _needs(plan, step)
+        if before not in plan.steps and not (folder / "model.json").is_file():
+            raise _missing_input(step, before, folder, plan.steps)
 
 
 def check_outputs(plan: RunPlan) -> None:
@@ -135,6 +155,7 @@ def check_outputs(plan: RunPlan) -> None:
 
 def run_pipeline(plan: RunPlan) -> list[tuple[str, dict[str, Any]]]:
     """Run the plan's steps in order; returns (label, metrics) rows, starting with the input's."""
+    check_inputs(plan)
     check_outputs(plan)
     summary: list[tuple[str, dict[str, Any]]] = []
     for step in plan.steps:

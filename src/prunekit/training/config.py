@@ -14,6 +14,8 @@ from prunekit.settings import Settings, setting
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULERS = ("cosine", "step", "none")
+DEFAULT_BATCH_SIZE = 64
+"""The batch size of training, fine-tuning and NetAdapt's short-term fine-tuning unless one is given (defined once)."""
 
 
 @dataclass
@@ -22,7 +24,7 @@ class TrainConfig(Settings):
 
     epochs: float = setting(10, "training epochs (fractions allowed)")
     lr: float = setting(0.05, "learning rate")
-    batch_size: int = setting(64, "batch size")
+    batch_size: int = setting(DEFAULT_BATCH_SIZE, "batch size")
     optimizer: str = setting("momentum", "sgd, momentum (Nesterov) or adam", choices=OPTIMIZERS)
     momentum: float = setting(0.9, "momentum of the momentum optimizer")
     weight_decay: float = setting(5e-4, "weight decay (not on biases and normalisation scales)")

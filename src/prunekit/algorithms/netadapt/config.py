@@ -148,6 +148,7 @@ class NetAdaptConfig(Settings):
             ("cut-share", self.cut_share, lambda v: 0 <= v <= 1, "in [0, 1]"),
             ("final-round-to", self.final_round_to, lambda v: v >= 1, ">= 1"),
             ("finetune-lr", self.finetune_lr, lambda v: v > 0, "> 0"),
+            ("save-interval", self.save_interval, lambda v: v >= 0, ">= 0 (0: only the kept networks)"),
         ]
 
     def with_changes(self, **changes: Any) -> "NetAdaptConfig":
