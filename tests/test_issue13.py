@@ -265,6 +265,15 @@ def test_a_latency_run_that_misses_its_budget_as_measured_exits_3(base, tmp_path
     assert "run again on a quiet machine" in out and "--latency-mode measure" not in out
 
 
+def test_a_miss_within_the_timings_noise_says_so(tmp_path):
+    from prunekit.cli.cmd_netadapt import _within_noise
+
+    near = {"latency_measured_ms": 1.01, "budget": 1.0, "latency_measured_noise": 0.05}
+    assert "over by 1.0%, within the timing's noise" in _within_noise(near, tmp_path)
+    assert _within_noise({**near, "latency_measured_noise": 0.005}, tmp_path) == ""
+    assert _within_noise({"latency_measured_ms": 1.01, "budget": 1.0}, tmp_path) == ""
+
+
 def test_success_lines_say_what_was_measured(base, tmp_path, capsys):
     assert main(["prune", "--checkpoint", str(base / "lenet"), "--budget-ratio", "0.6", "--scope", "global",
                  "--out", str(tmp_path / "p")]) == 0
