@@ -84,3 +84,20 @@ def test_count_metric_prunes_a_copy_where_shapes_cannot_tell(monkeypatch):
     removed = {g.name: structure.removable(g.name) // 2 for g in structure.groups}
     assert cost(removed) == exact.estimate(removed).macs < cost({})
     assert [g.channels for g in structure.groups] == [g.channels for g in analyze(copy.deepcopy(model), x).groups]
+
+
+def test_attention_is_counted_fused_or_not():
+    """torch runs attention through fused kernels in eval mode; their matrix products count like any other."""
+    from torch.nn import functional as F
+
+    from prunekit.resources import count
+
+    class Sdpa(torch.nn.Module):
+        def forward(self, q):
+            return F.scaled_dot_product_attention(q, q, q)
+
+    assert count(Sdpa(), torch.randn(1, 2, 16, 8)).macs == 2 * (2 * 16 * 16 * 8)  # q @ k^T and attn @ v, 2 heads
+    layer = torch.nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
+    projections, attention, mlp = 16 * 32 * 32 * 4, 2 * 16 * 16 * 32, 2 * 16 * 32 * 64
+    assert count(torch.nn.TransformerEncoder(layer, 2), torch.randn(1, 16, 32)).macs == 2 * (projections + attention + mlp)
+    assert torch.backends.mha.get_fastpath_enabled()  # left as it was
