@@ -279,6 +279,7 @@ CASES = {
     "latency-weights": ("latency --checkpoint {w}/ck-garbage", "model.safetensors"),
     "run-finetune-epochs-nan": ("run --model lenet --method l1 --percent 0.3 --finetune-epochs nan --out {w}/o",
                                 "--finetune-epochs must be a finite number"),
+    "quantize-data-does-not-fit": ("quantize --checkpoint {w}/hw-6x6 --dataset digits --out {w}/o", "hw-6x6"),
     # a resumed run keeps what its history measures, and the checkpoint it adapts
     "netadapt-resume-resource": ("netadapt --resume --work-dir {w}/na --resource params", "--resource"),
     "netadapt-resume-other-checkpoint": ("netadapt --resume --work-dir {w}/na --checkpoint {w}/hw-6x6", "--checkpoint"),

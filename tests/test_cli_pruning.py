@@ -159,3 +159,24 @@ def test_run_with_netadapt(tmp_path, capsys):
                  "--min-channels-step", "2", "--init-reduction-ratio", "0.1", "--out", str(tmp_path), "--quiet"]) == 0
     assert _json(tmp_path / "pruned" / "metrics.json")["macs"] <= 0.5 * _json(tmp_path / "base" / "metrics.json")["macs"]
     assert "fine-tuned" in capsys.readouterr().out
+
+
+def test_prune_to_a_budget_named_by_an_alias(base, tmp_path, capsys):
+    assert main(["prune", "--checkpoint", str(base), "--resource", "weights", "--budget-ratio", "0.5",
+                 "--out", str(tmp_path / "p"), "--quiet"]) == 0
+    assert "params" in capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def test_a_model_built_by_name_is_the_same_model_each_time(tmp_path):
+    for name in ("a", "b"):
+        assert main(["prune", "--model", "lenet", "--dataset", "digits", "--ratio", "0.3", "--out",
+                     str(tmp_path / name), "--quiet"]) == 0
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+
+
+def test_quantize_and_lut_take_the_options_their_messages_name():
+    from prunekit.cli.main import build_parser
+
+    _, commands = build_parser()
+    options = {name: {o for a in commands[name]._actions for o in a.option_strings} for name in ("quantize", "lut")}
+    assert {"--model-factory", "--trust-factory"} <= options["quantize"] and "--force-lut" in options["lut"]

@@ -51,7 +51,15 @@ def _bert():
     return tf.BertForSequenceClassification(cfg), {"input_ids": torch.randint(0, 50, (2, 8))}
 
 
-BUILDERS = {"tv_vit": _tv_vit, "timm_vit": _timm_vit, "timm_swin": _timm_swin, "tv_swin": _tv_swin, "bert": _bert}
+def _hf_vit():
+    tf = pytest.importorskip("transformers")
+    cfg = tf.ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, image_size=16,
+                       patch_size=4, num_channels=3, num_labels=3)
+    return tf.ViTForImageClassification(cfg), torch.randn(2, 3, 16, 16)
+
+
+BUILDERS = {"tv_vit": _tv_vit, "timm_vit": _timm_vit, "timm_swin": _timm_swin, "tv_swin": _tv_swin, "bert": _bert,
+            "hf_vit": _hf_vit}
 
 
 def build(kind: str, seed: int = 0):
@@ -85,10 +93,10 @@ def reload(model, x, plan: dict, kind: str, tmp_path) -> torch.nn.Module:
 
 
 def attention_groups(s) -> list[str]:
-    return [g.name for g in s.groups if g.name.endswith((".qkv", ".query"))]
+    return [g.name for g in s.groups if g.name.endswith((".qkv", ".query", ".q_proj"))]
 
 
-@pytest.mark.parametrize("kind", ["tv_vit", "timm_vit", "bert", "timm_swin", "tv_swin"])
+@pytest.mark.parametrize("kind", ["tv_vit", "timm_vit", "bert", "hf_vit", "timm_swin", "tv_swin"])
 @pytest.mark.parametrize("mode", ["head_dims", "heads"])
 def test_prune_heads_embedding_and_mlp(kind, mode, tmp_path):
     model, x = build(kind)
@@ -159,7 +167,7 @@ def test_bert_head_sizes_follow():
     assert run(model, x).shape == (2, 3)
 
 
-@pytest.mark.parametrize("kind", ["timm_vit", "bert", "timm_swin", "tv_swin"])
+@pytest.mark.parametrize("kind", ["timm_vit", "bert", "hf_vit", "timm_swin", "tv_swin"])
 def test_removing_a_head_equals_zeroing_it(kind):
     model, x = build(kind)
     s = analyze(model, x, attention="heads")

@@ -15,6 +15,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._canonical: dict[str, str] = {}
 
     def register(self, name: str | None = None, *aliases: str) -> Callable[[T], T]:
         """Decorator: add ``fn`` under ``name`` (default: its ``__name__``) and any aliases."""
@@ -24,6 +25,7 @@ class Registry(Generic[T]):
                 if key in self._items:
                     raise ValueError(f"{self.kind} {key!r} is registered twice")
                 self._items[key] = fn
+                self._canonical[key] = name or fn.__name__
             return fn
 
         return add
@@ -36,6 +38,10 @@ class Registry(Generic[T]):
             raise UnknownNameError(
                 f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self.names())}"
             ) from None
+
+    def canonical(self, name: str) -> str:
+        """The name ``name`` is an alias of (itself if it is not one)."""
+        return self._canonical.get(name, name)
 
     def names(self) -> list[str]:
         """All registered names, sorted."""

@@ -46,7 +46,7 @@ class PruneConfig(Settings):
                                           "heads (heads), or neither (none)", choices=("head_dims", "heads", "none"))
     threshold: float | None = setting(None, "threshold of threshold_count (default: each layer's mean |w|)")
     gradient_batches: int = setting(4, "training batches of gradients for gradient-based criteria (taylor)")
-    seed: int = setting(0, "seed (random criterion, the batches of gradient-based criteria)")
+    seed: int = setting(0, "seed (random criterion, the batches of gradient-based criteria, the initial weights of a --model)")
 
     def kwargs(self) -> dict:
         """Keyword arguments of :func:`prune`."""

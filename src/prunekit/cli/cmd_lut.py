@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lut", help="check: the table's JSON file")
     p.add_argument("--batch-size", type=positive_int, default=1, help="batch size (default 1)")
     p.add_argument("--min-channels-step", type=positive_int, default=8, help="widths are multiples of this (default 8)")
-    p.add_argument("--force", action="store_true", help="check: use a table measured on another platform")
+    p.add_argument("--force", "--force-lut", dest="force", action="store_true",
+                   help="check: use a table measured on another platform (--force-lut, as netadapt names it)")
     add_trust_args(p)
 
 

@@ -9,6 +9,7 @@ from prunekit.cli.options import (
     add_data_args, add_settings, add_trust_args, add_weights_arg, data_config, parse_model_args, settings_from_args,
 )
 from prunekit.errors import PrunekitError
+from prunekit.resources.metric import RESOURCES
 from prunekit.pipeline.prune_step import prune_checkpoint
 from prunekit.pipeline.steps import recorded_data_config
 from prunekit.reports import human, model_summary_table
@@ -44,7 +45,8 @@ def _source(args: argparse.Namespace) -> tuple:
         raise PrunekitError("--model needs either --dataset (the data to size and measure it on) or --input-shape C H W")
     data_cfg = data_config(args) if args.dataset else None
     ckpt = build_source(args.model, data_cfg=data_cfg, input_shape=args.input_shape, num_classes=args.num_classes,
-                        model_kwargs=parse_model_args(args.model_arg), weights=args.weights)
+                        model_kwargs=parse_model_args(args.model_arg), weights=args.weights,
+                        seed=args.seed if args.seed is not None else 0)
     return ckpt, data_cfg
 
 
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     result = prune_checkpoint(source, args.out, cfg, data_cfg=data_cfg, overwrite=args.overwrite)
     before, after = result["before"], result["after"]
     print(model_summary_table([("before", before), ("pruned", after)]))
-    res = cfg.resource if cfg.ratio is None else "macs"
+    res = RESOURCES.canonical(cfg.resource) if cfg.ratio is None else "macs"  # the figures' name, not an alias
     accuracy = f"test accuracy: {after['test_accuracy']:.4f}, " if "test_accuracy" in after else ""
     print(f"{accuracy}{res} {human(after[res])} ({after[res] / before[res]:.1%} of the model's)  "
           f"(checkpoint: {args.out})")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from prunekit.cli.options import add_data_args, add_settings, data_config, positive_int, settings_from_args
+from prunekit.cli.options import (
+    add_data_args, add_settings, add_trust_args, data_config, positive_int, settings_from_args,
+)
 from prunekit.deploy import quantize_checkpoint
 from prunekit.deploy.config import QuantizeConfig
 from prunekit.latency.timing import CLOCKS
@@ -24,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_settings(p, QuantizeConfig, "quantization")
     add_timing_args(p)
     add_data_args(p)
+    add_trust_args(p)
 
 
 def add_timing_args(p: argparse.ArgumentParser) -> None:

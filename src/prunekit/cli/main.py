@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import traceback
@@ -80,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         with trust_from_args(args):
             return int(args._run(args) or 0)
+    except BrokenPipeError:  # the reader went away (`prunekit latency ... | head -1`): nothing is wrong
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's own flush at exit does not raise again
+        return 0
     except KeyboardInterrupt as err:
         hint = "; finished NetAdapt iterations are saved: continue with --resume" if command in ("netadapt", "run") else ""
         print(f"prunekit: interrupted{hint}{partial_note(err)}", file=sys.stderr)

@@ -23,7 +23,7 @@ from prunekit.io.output import check_output, staged_output
 from prunekit.latency.platforms import get_platform
 from prunekit.latency.platforms.onnx_base import OnnxPlatform
 from prunekit.pipeline.context import DataConfig
-from prunekit.pipeline.steps import data_config_of
+from prunekit.pipeline.steps import check_data_fits, data_config_of
 
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
@@ -89,6 +89,7 @@ def quantize_checkpoint(
     record = runtime.record(threads)
     ckpt = load_checkpoint(checkpoint)
     data = (data_cfg or data_config_of(ckpt)).load()
+    check_data_fits(ckpt, data)  # before any file is exported or calibrated
     log(data.describe())
     with staged_output(out, overwrite, keep_partial=False) as stage:
         _copy_checkpoint(Path(checkpoint), stage)

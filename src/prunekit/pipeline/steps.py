@@ -165,12 +165,14 @@ def build_source(
     num_classes: int | None = None,
     model_kwargs: dict[str, Any] | None = None,
     weights: str | Path | None = None,
+    seed: int = 0,
     log: Callable[[str], None] = print,
 ) -> Checkpoint:
     """A model built by name (e.g. ``timm:resnet18`` with your ``weights``) as an in-memory checkpoint that
     :func:`prunekit.pipeline.prune_step.prune_checkpoint` takes: sized for ``data_cfg``'s data and measured
     on it, or, without data, for ``input_shape`` ((C, H, W), or (L,) for token ids) and measured in
-    resources only."""
+    resources only. Weights that ``weights`` does not give are initialised from ``seed`` (the same command
+    gives the same model)."""
     check_model_name(model_name)
     data = None
     if data_cfg is not None:
@@ -182,6 +184,7 @@ def build_source(
     else:
         raise PrunekitError("a model built by name needs data (--dataset) or an input shape (--input-shape C H W)")
     channels, size = (shape[0], shape[1:]) if len(shape) == 3 else (3, (shape[-1], shape[-1]))
+    seed_everything(seed)
     model = create_model(model_name, classes, channels, size, weights=weights, **(model_kwargs or {}))
     model.eval()
     attach_input_shape(model, shape)

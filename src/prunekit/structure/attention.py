@@ -184,9 +184,32 @@ class HFSelfAttention(Adapter):
         sa.all_head_size = num_heads * head_dim
 
 
+class HFProjAttention(Adapter):
+    """Hugging Face attention in the newer form (transformers 5's ViT, Llama-style layers): ``q_proj``/``k_proj``/
+    ``v_proj``/``o_proj`` on one module, with ``num_attention_heads`` and ``head_dim``; its forward reshapes by
+    ``head_dim``, and ``scaling`` stays as trained. Grouped key/value heads (fewer k/v than q heads) are left whole."""
+
+    def parts(self, module):
+        if type(module).__module__.split(".")[0] != "transformers":
+            return None
+        linears = [getattr(module, n, None) for n in ("q_proj", "k_proj", "v_proj", "o_proj")]
+        if not all(isinstance(m, nn.Linear) for m in linears):
+            return None
+        heads, head_dim = getattr(module, "num_attention_heads", None), getattr(module, "head_dim", None)
+        if not isinstance(heads, int) or not isinstance(head_dim, int):
+            return None
+        if any(m.out_features != heads * head_dim for m in linears[:3]):
+            return None
+        return {"q": linears[:3], "proj": linears[3], "num_heads": heads, "head_dim": head_dim}
+
+    def write(self, module, num_heads, head_dim):
+        module.num_attention_heads, module.head_dim = num_heads, head_dim
+
+
 ATTENTION.register("timm")(TimmAttention())
 ATTENTION.register("timm_window")(TimmWindowAttention())
 ATTENTION.register("hf")(HFSelfAttention())
+ATTENTION.register("hf_proj")(HFProjAttention())
 ATTENTION.register("torchvision_swin")(TorchvisionSwinAttention())
 
 
