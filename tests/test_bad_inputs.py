@@ -280,6 +280,10 @@ CASES = {
     "run-finetune-epochs-nan": ("run --model lenet --method l1 --percent 0.3 --finetune-epochs nan --out {w}/o",
                                 "--finetune-epochs must be a finite number"),
     "quantize-data-does-not-fit": ("quantize --checkpoint {w}/hw-6x6 --dataset digits --out {w}/o", "hw-6x6"),
+    "run-step2-budget-before-training": ("run --model lenet --method l1 --budget-ratio 1.5 --epochs 0.2 --out {w}/o",
+                                         "budget_ratio must be in (0, 1)"),
+    "run-netadapt-budget-before-training": ("run --model lenet --method netadapt --budget-ratio 1.5 --epochs 0.2 "
+                                            "--out {w}/o", "--budget-ratio must be in (0, 1)"),
     # a resumed run keeps what its history measures, and the checkpoint it adapts
     "netadapt-resume-resource": ("netadapt --resume --work-dir {w}/na --resource params", "--resource"),
     "netadapt-resume-other-checkpoint": ("netadapt --resume --work-dir {w}/na --checkpoint {w}/hw-6x6", "--checkpoint"),

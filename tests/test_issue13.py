@@ -319,3 +319,15 @@ def test_run_config_takes_tinyneuralnetwork_names(base, tmp_path):
     assert (saved["resource"], saved["init_reduction_ratio"], saved["reduction_decay"], saved["finetune_lr"],
             saved["short_term_iters"], saved["max_iters"], saved["min_channels_step"]) == (
         "params", 0.05, 0.9, 0.02, 3, 1, 2)
+
+
+def test_an_unfinished_run_is_continued_only_from_the_weights_it_started_from(base, tmp_path, capsys):
+    """A .partial left by fine-tuning one checkpoint is never continued for another (it would train that one)."""
+    stage = tmp_path / ".ft.partial" / "train-state"
+    stage.mkdir(parents=True)
+    (stage / "start.json").write_text('{"weights": "another model"}')
+    before = _files(tmp_path)
+    assert main(["finetune", "--checkpoint", str(base / "lenet"), "--epochs", "1", "--out", str(tmp_path / "ft"), *Q]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "started from other weights" in err[0] and "the same command resumes" not in err[0]
+    assert _files(tmp_path) == before

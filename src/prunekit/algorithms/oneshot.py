@@ -63,7 +63,7 @@ class PruneConfig(Settings):
 def _check(ratio, budget, budget_ratio, scope, resource) -> None:
     given = [x is not None for x in (ratio, budget, budget_ratio)]
     if sum(given) != 1:
-        raise PrunekitError("give exactly one of ratio, budget or budget_ratio")
+        raise PrunekitError("give exactly one of --ratio (run: --percent), --budget or --budget-ratio")
     if ratio is not None and not 0 <= ratio < 1:
         raise PrunekitError(f"ratio must be in [0, 1), got {ratio}")
     if budget_ratio is not None and not 0 < budget_ratio < 1:

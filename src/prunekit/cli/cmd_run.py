@@ -69,8 +69,11 @@ def _netadapt_settings(args: argparse.Namespace, method: str) -> dict:
     """NetAdapt's given settings, checked whatever the method (a wrong value in a config is refused now, not
     found by a later NetAdapt run); with a one-shot method, those only NetAdapt reads are named as unused."""
     opts = netadapt_options(args)
-    NetAdaptConfig().with_changes(**opts).validate_settings()
+    cfg = NetAdaptConfig().with_changes(**opts)
+    cfg.validate_settings()
     if method == "netadapt":
+        if "2" in parse_steps(args.step):
+            cfg.validate()  # the budget too: before step 1 trains
         return opts
     shared = {*PruneConfig.field_names(), *DataConfig.field_names(), *type(train_config(args)).field_names(),
               *QuantizeConfig.field_names(), "threads", "latency_batch"}  # step 4 times at --threads, --latency-batch
@@ -92,6 +95,8 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
     if "2" in steps and args.ratio is None and args.budget is None and args.budget_ratio is None:
         raise PrunekitError("step 2 needs --percent (or --ratio, --budget-ratio, --budget)")
     prune = settings_from_args(PruneConfig, args, criterion="l2" if netadapt else method) if not netadapt else PruneConfig()
+    if "2" in steps and not netadapt:
+        prune.validate()  # before step 1 trains
     step3 = {k: v for k, v in (("epochs", args.finetune_epochs), ("lr", args.longterm_lr)) if v is not None}
     for (key, value), flag in zip(step3.items(), ("--finetune-epochs", "--longterm-lr")):
         check_finite(value, flag)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 from pathlib import Path
@@ -13,8 +14,10 @@ from torch import nn
 from prunekit.data import DataBundle
 from prunekit.data.validate import check_fits
 from prunekit.errors import PrunekitError
-from prunekit.io.output import check_output, staged_output
-from prunekit.io import Checkpoint, attach_input_shape, load_checkpoint, read_description, save_checkpoint
+from prunekit.io.output import check_output, staged_output, staging_dir
+from prunekit.io import (
+    Checkpoint, attach_input_shape, load_checkpoint, read_description, read_json, save_checkpoint, write_json,
+)
 from prunekit.models import create_model, spec_of
 from prunekit.models.registry import check_model_name
 from prunekit.pipeline.context import DataConfig
@@ -77,6 +80,30 @@ def recorded_data_config(path: str | Path) -> DataConfig:
                                 source=f"{path}/model.json: meta.data")
 
 
+START = "start.json"
+"""In an unfinished run's training state: a fingerprint of the weights it started from."""
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """A hash of the model's parameters and buffers (names, shapes and values)."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _check_same_start(model: nn.Module, stage: Path) -> str:
+    """The model's weights fingerprint; an unfinished run in ``stage`` is continued only from the weights it
+    started from (another --checkpoint, or a step 2 redone with other settings, would be trained on in its place)."""
+    fingerprint = weights_fingerprint(model)
+    start = stage / TRAIN_STATE / START
+    if start.is_file() and read_json(start).get("weights") != fingerprint:
+        raise PrunekitError(f"{stage} holds an unfinished run that started from other weights (another --checkpoint, "
+                            "or an input rebuilt since): delete it to start over, or run the command that started it")
+    return fingerprint
+
+
 def fit_and_save(
     model: nn.Module,
     data: DataBundle,
@@ -96,8 +123,12 @@ def fit_and_save(
     The folder is built in a hidden sibling and renamed into place when complete; training state
     is saved there after every epoch, so the same call after a crash resumes from the last epoch.
     """
+    fingerprint = _check_same_start(model, staging_dir(out))  # before the staging folder's own error note
     with staged_output(out, overwrite) as stage:
         state = stage / TRAIN_STATE
+        if not (state / START).is_file() and not (state / "train_state.json").is_file():
+            state.mkdir(parents=True, exist_ok=True)
+            write_json(state / START, {"weights": fingerprint})
         if (state / "train_state.json").is_file():
             log(f"[{desc}] resuming the unfinished run in {stage}")
         attach_input_shape(model, data.input_shape)
