@@ -180,3 +180,17 @@ def test_quantize_and_lut_take_the_options_their_messages_name():
     _, commands = build_parser()
     options = {name: {o for a in commands[name]._actions for o in a.option_strings} for name in ("quantize", "lut")}
     assert {"--model-factory", "--trust-factory"} <= options["quantize"] and "--force-lut" in options["lut"]
+
+
+def test_run_resume_keeps_finished_steps_and_runs_the_rest(tmp_path, capsys):
+    args = ["run", "--model", "lenet", "--dataset", "digits", "--method", "l1", "--percent", "0.3", "--epochs", "0.3",
+            "--finetune-epochs", "0.3", "--out", str(tmp_path / "r"), "--quiet"]
+    assert main(args) == 0
+    finished = {s: (tmp_path / "r" / s / "model.safetensors").read_bytes() for s in ("base", "pruned", "finetuned")}
+    import shutil
+    shutil.rmtree(tmp_path / "r" / "finetuned")  # as if stopped in step 3
+    assert main(args) == 2  # without --resume the finished steps are not replaced
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 0
+    assert "is finished: kept (--resume)" in capsys.readouterr().out
+    assert {s: (tmp_path / "r" / s / "model.safetensors").read_bytes() for s in finished} == finished

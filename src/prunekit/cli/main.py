@@ -86,7 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # so that Python's own flush at exit does not raise again
         return 0
     except KeyboardInterrupt as err:
-        hint = "; finished NetAdapt iterations are saved: continue with --resume" if command in ("netadapt", "run") else ""
+        hint = {"netadapt": "; finished NetAdapt iterations are saved: continue with --resume",
+                "run": "; finished steps (and NetAdapt iterations) are saved: the same command with --resume "
+                       "continues"}.get(command, "")
         print(f"prunekit: interrupted{hint}{partial_note(err)}", file=sys.stderr)
         return 130
     except PrunekitError as err:

@@ -254,7 +254,8 @@ def add_netadapt_arguments(p: argparse.ArgumentParser, skip: tuple[str, ...] = (
     add_settings(p, NetAdaptConfig, "NetAdapt", skip=skip)
     add_settings(p, ExecutorConfig, "executor")
     p.add_argument("--work-dir", help="working folder (history, every iteration's model, resume)")
-    p.add_argument("--resume", action="store_true", default=None, help="continue the run in --work-dir")
+    p.add_argument("--resume", action="store_true", default=None,
+                   help="continue the interrupted run in --work-dir (run: finished steps are kept)")
     p.config_aliases = TINYNN_ALIASES
 
 

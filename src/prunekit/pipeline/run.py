@@ -139,6 +139,8 @@ def check_outputs(plan: RunPlan) -> None:
     from prunekit.pipeline.workdir import WorkDir
 
     for step in plan.steps:
+        if kept_on_resume(plan, step):
+            continue
         resumable = plan.resume and step == "2" and plan.method == "netadapt"
         check_output(plan.folder(step), plan.overwrite or resumable)
     if "2" in plan.steps and plan.method == "netadapt":
@@ -153,6 +155,13 @@ def check_outputs(plan: RunPlan) -> None:
         read_description(plan.teacher)  # a wrong --teacher is refused now, not after steps 1 and 2
 
 
+def kept_on_resume(plan: RunPlan, step: str) -> bool:
+    """With --resume, a step whose folder holds a finished checkpoint is kept, not run again (the same command
+    continues an interrupted pipeline from the step it stopped in)."""
+    folder = plan.folder(step)
+    return plan.resume and (folder / "model.json").is_file() and (folder / "metrics.json").is_file()
+
+
 def run_pipeline(plan: RunPlan) -> list[tuple[str, dict[str, Any]]]:
     """Run the plan's steps in order; returns (label, metrics) rows, starting with the input's."""
     check_inputs(plan)
@@ -162,5 +171,9 @@ def run_pipeline(plan: RunPlan) -> list[tuple[str, dict[str, Any]]]:
         if not summary and step != "1":
             src = previous(plan, step)
             summary.append((STEPS.get(str(int(step) - 1)).label, read_json(src / "metrics.json")))
+        if kept_on_resume(plan, step):
+            plan.log(f"step {step}: {plan.folder(step)} is finished: kept (--resume)")
+            summary.append((STEPS.get(step).label, read_json(plan.folder(step) / "metrics.json")))
+            continue
         summary.append((STEPS.get(step).label, STEPS.get(step).run(plan)))
     return summary
