@@ -22,9 +22,10 @@ def in_use_error(path: Path, option: str = "") -> PrunekitError:
                          "another folder")
 
 
-def lock_folder(path: Path) -> int | None:
+def lock_folder(path: Path, option: str = "") -> int | None:
     """A descriptor of ``path`` holding its exclusive lock (close it to let go), or None where folders cannot be
-    locked; raises :func:`in_use_error` when another descriptor holds it (another process, or this one)."""
+    locked; raises :func:`in_use_error` (naming ``option``) when another descriptor holds it (another process,
+    or this one)."""
     if fcntl is None or not path.is_dir():
         return None
     fd = os.open(path, os.O_RDONLY)
@@ -32,7 +33,7 @@ def lock_folder(path: Path) -> int | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
-        raise in_use_error(path) from None
+        raise in_use_error(path, option) from None
     return fd
 
 
@@ -74,9 +75,6 @@ def check_not_in_use(path: Path, option: str = "") -> None:
     the caller is that run)."""
     if not path.is_dir() or _key(path) in _HELD:
         return
-    try:
-        fd = lock_folder(path)
-    except PrunekitError:
-        raise in_use_error(path, option) from None
+    fd = lock_folder(path, option)
     if fd is not None:
         os.close(fd)

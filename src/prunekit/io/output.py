@@ -52,12 +52,19 @@ def check_output(out: str | os.PathLike, overwrite: bool = False, option: str = 
     return out
 
 
+def existing_ancestor(path: Path) -> Path | None:
+    """The nearest of ``path``'s parents that exists (a folder, or a file a path cannot go through)."""
+    return next((p for p in path.parents if p.exists()), None)
+
+
 def check_writable(out: Path, option: str = "--out") -> None:
     """Refuse an output folder that cannot be written: inside a file, in a folder this user may not write, or the
     current folder (or one above it), which would be replaced from inside."""
     if out.resolve() == Path.cwd().resolve() or Path.cwd().resolve().is_relative_to(out.resolve()):
         raise PrunekitError(f"{option} {out} is the current folder or holds it: choose a folder beside it or inside it")
-    existing = next(p for p in (out, *out.parents) if p.exists() or p == p.parent)
+    existing = out if out.exists() else existing_ancestor(out)
+    if existing is None:
+        return
     if not existing.is_dir():
         raise PrunekitError(f"{option} {out}: {existing} is a file, not a folder; choose another {option}")
     if not os.access(existing, os.W_OK | os.X_OK):

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from prunekit.errors import PrunekitError
 from prunekit.io import write_json
+from prunekit.io.output import existing_ancestor
 from prunekit.latency.interpolate import Interpolator
 from prunekit.latency.measure import lowest_medians, measure_latency
 from prunekit.latency.platforms import Platform, get_platform
@@ -59,7 +60,7 @@ def check_table_path(path: str | Path, option: str = "--lut") -> Path:
     if path.is_dir():
         raise PrunekitError(f"{option} {path} is a folder, not a latency table file (JSON); "
                             f"pass a file path such as {path / 'lut.json'}")
-    parent = next((p for p in path.parents if p.exists()), None)
+    parent = existing_ancestor(path)
     if parent is not None and not parent.is_dir():
         raise PrunekitError(f"{option} {path}: {parent} is a file, not a folder; pass a table path inside a folder")
     return path

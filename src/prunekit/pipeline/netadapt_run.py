@@ -203,10 +203,10 @@ def resolve_config(work: WorkDir | None, config: NetAdaptConfig | None, options:
     saved settings (a budget given on resume replaces the saved one in either form), or else the defaults."""
     given = {k: v for k, v in options.items() if v is not None}
     if work is not None and config is None:
-        saved = work.config()["netadapt"]
+        saved = migrate_saved(work.config()["netadapt"])
         _check_saved_command(work, saved, given)
-        _check_unchanged(work, migrate_saved(saved), given)
-        base = NetAdaptConfig.from_dict(migrate_saved(saved), source=f"{work.path}/config.json")
+        _check_unchanged(work, saved, given)
+        base = NetAdaptConfig.from_dict(saved, source=f"{work.path}/config.json")
         if "budget" in given or "budget_ratio" in given:
             base.budget, base.budget_ratio = given.pop("budget", None), given.pop("budget_ratio", None)
         return base.with_changes(**given)
@@ -218,12 +218,15 @@ FIXED_ON_RESUME = ("resource", "platform", "latency_batch")
 """Settings a resumed run keeps (the latency ones for a latency budget): its history's figures are in their terms."""
 
 
+def _setting(settings: dict[str, Any], key: str) -> Any:
+    """A NetAdapt setting from a dict of them, the latency ones given flat or under ``latency`` (flat first)."""
+    return settings[key] if key in settings else (settings.get("latency") or {}).get(key)
+
+
 def _check_unchanged(work: WorkDir, saved: dict[str, Any], given: dict[str, Any]) -> None:
     """Refuse, on resume, a setting that would change what the run's history measures."""
-    latency_given = {**(given.get("latency") or {}), **given}
     for key in FIXED_ON_RESUME if saved.get("resource") == "latency" else FIXED_ON_RESUME[:1]:
-        old = saved.get(key, (saved.get("latency") or {}).get(key))
-        new = latency_given.get(key)
+        old, new = _setting(saved, key), _setting(given, key)
         if new is not None and old is not None and new != old:
             option = "--" + key.replace("_", "-")
             raise PrunekitError(f"--resume: {work.path} was started with {option} {old}, its history is in those terms: "
@@ -232,9 +235,8 @@ def _check_unchanged(work: WorkDir, saved: dict[str, Any], given: dict[str, Any]
 
 def _check_saved_command(work: WorkDir, saved: dict[str, Any], given: dict[str, Any]) -> None:
     """A working folder is data, not code: the shell command of ``--platform command`` that its config.json
-    names runs on resume only when the user gives it again (``--measure-command``)."""
-    saved_command = (migrate_saved(saved).get("latency") or {}).get("measure_command")
-    given_command = given.get("measure_command", (given.get("latency") or {}).get("measure_command"))
+    names (``saved``, in today's form) runs on resume only when the user gives it again (``--measure-command``)."""
+    saved_command, given_command = _setting(saved, "measure_command"), _setting(given, "measure_command")
     if saved_command and given_command is None:
         raise PrunekitError(f"{work.path}/config.json names the measure command {saved_command!r}, a shell command; "
                             "a working folder is data, not code: give --measure-command again on the command line "
