@@ -111,6 +111,36 @@ def test_training_stopped_after_an_epoch_resumes_to_the_uninterrupted_weights(di
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("scheduler,optimizer", [("none", "momentum"), ("none", "sgd"), ("cosine", "adam")])
+def test_a_batchnorm_model_validated_each_epoch_resumes_to_the_uninterrupted_weights(digits, tmp_path, scheduler,
+                                                                                     optimizer):
+    """The validation pass between epochs must not change the layout the next epoch trains in (it did: a resumed
+    run trained channels-last, the uninterrupted one contiguous, and a constant learning rate amplified the
+    rounding to 0.3 in the weights)."""
+    from prunekit import create_model
+
+    cfg = TrainConfig(epochs=3, seed=0, lr=0.05, batch_size=64, scheduler=scheduler, optimizer=optimizer)
+
+    def fresh():
+        seed_everything(0)
+        return create_model("vgg11", 10, 1, 8, width_mult=0.25)
+
+    whole = fresh()
+    train(whole, digits.train, cfg, val_split=digits.val, progress=False)
+
+    def stop_after_first(record):
+        if record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(fresh(), digits.train, cfg, val_split=digits.val, progress=False, state_dir=tmp_path,
+              on_epoch=stop_after_first)
+    resumed = fresh()
+    train(resumed, digits.train, cfg, val_split=digits.val, progress=False, state_dir=tmp_path)
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 def test_a_state_saved_before_a_setting_existed_still_resumes(digits, tmp_path):
     """A training setting added in a later prunekit (here: topk) at its default does not strand a saved run."""
     import json

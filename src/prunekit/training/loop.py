@@ -256,6 +256,9 @@ def train(
             bar.close()
             if val_split is not None and len(val_split):
                 val = evaluate(model, val_split, device=cfg.device, topk=cfg.topk, task=task)
+                # evaluate may leave the model contiguous; the next epoch must train in the layout a resumed
+                # run trains in, or the two differ by float rounding (amplified by a constant learning rate)
+                model.to(memory_format=run.memory_format)
                 record.update({f"val_{key}": value for key, value in val.items() if key != "metric"})
             history.append(record)
             if log:
