@@ -157,11 +157,19 @@ def test_an_interrupted_build_keeps_what_it_measured_and_continues(fake_timer, t
     monkeypatch.setattr(LatencyTable, "time_layer", stop_after_40)
     with pytest.raises(KeyboardInterrupt):
         build_lut(model, x, min_channels_step=4, calibrate=False, progress=False, save_to=tmp_path / "t.json")
-    assert len(LatencyTable.load(tmp_path / "t.json").entries) == 40
-    monkeypatch.setattr(LatencyTable, "time_layer", fake_time)
-    full = build_lut(model, x, min_channels_step=4, calibrate=False, progress=False,
-                     table=LatencyTable.load(tmp_path / "t.json"), save_to=tmp_path / "t.json")
-    assert full.info["builds"][-1]["measured"] == len(full.entries) - 40
+    stopped = LatencyTable.load(tmp_path / "t.json")
+    assert len(stopped.entries) == 40
+    passes = stopped.backend.table_trials
+    assert passes > 1 and stopped.unfinished == dict.fromkeys(stopped.entries, 1)  # stopped in the first pass
+    calls.clear()
+    monkeypatch.setattr(LatencyTable, "time_layer", lambda *a, **k: calls.append(1) or fake_time(*a, **k))
+    full = build_lut(model, x, min_channels_step=4, calibrate=False, progress=False, table=stopped,
+                     save_to=tmp_path / "t.json")
+    # the 40 entries get their remaining passes, the others all of theirs: each entry is the lowest of `passes`
+    assert len(calls) == passes * len(full.entries) - 40
+    assert not full.unfinished and "unfinished" not in json.loads((tmp_path / "t.json").read_text())
+    again = build_lut(model, x, min_channels_step=4, calibrate=False, progress=False, table=full)
+    assert again.info["builds"][-1]["measured"] == 0
 
 
 def test_missing_entries_are_measured_on_demand_and_saved(fake_timer, tmp_path):

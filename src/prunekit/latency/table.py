@@ -87,6 +87,9 @@ class LatencyTable:
         self.threads = self.record.get("threads")
         self.entry_time_s = entry_time_s
         self.entries: dict[str, float] = {}
+        self.unfinished: dict[str, int] = {}
+        """Entries a build timed in fewer passes than the platform's ``table_trials`` (key: passes done): an
+        interrupted build left them, and the next build takes their remaining passes."""
         self.interpolator = Interpolator(self.entries)
         self.calibration: dict[str, dict[str, Any]] = {}
         self.info: dict[str, Any] = {}
@@ -113,7 +116,8 @@ class LatencyTable:
     def _add(self, key: str, ms: float, on_demand: bool) -> float:
         self.entries[key] = ms
         self._dirty = True
-        if on_demand:
+        if on_demand:  # timed by time_entry: every trial
+            self.unfinished.pop(key, None)
             self.measured_on_demand += 1
             if self.autosave and self.path is not None and time.monotonic() - self._saved_at > 5:
                 self.save()
@@ -201,7 +205,8 @@ class LatencyTable:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"format": FORMAT, "version": VERSION, "platform": self.record, "entry_time_s": self.entry_time_s,
-                "info": self.info, "calibration": self.calibration, "entries": dict(sorted(self.entries.items()))}
+                "info": self.info, "calibration": self.calibration, "entries": dict(sorted(self.entries.items())),
+                **({"unfinished": dict(sorted(self.unfinished.items()))} if self.unfinished else {})}
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write the table as JSON (atomically; default: where it was loaded from or last saved)."""
@@ -254,6 +259,10 @@ class LatencyTable:
                 warnings.warn(f"latency table {path} was measured with other library versions "
                               f"({', '.join(f'{k} {record[k]}' for k in versions)}); timings may differ", stacklevel=2)
         table.entries = {str(k): float(v) for k, v in doc["entries"].items()}
+        unfinished = doc.get("unfinished") or {}
+        if not isinstance(unfinished, dict) or not all(isinstance(v, int) for v in unfinished.values()):
+            raise PrunekitError(f"{path}: 'unfinished' is not a map of entries to passes (the file was left as it is)")
+        table.unfinished = {str(k): v for k, v in unfinished.items() if k in table.entries}
         table.interpolator = Interpolator(table.entries)
         table.calibration = doc.get("calibration") or {}
         table.info = doc.get("info") or {}
@@ -312,8 +321,10 @@ def build_lut(
     Widths are those pruning with step ``min_channels_step`` can leave (the full width and every
     multiple of the step below it), for the layer's input and output channels together where both
     change. Layers pruning never changes are timed once. Entries already in ``table`` (e.g. one
-    loaded from a file) are reused, not measured again. The table is then calibrated against
-    whole-network measurements for this input shape (see the module's docstring). With
+    loaded from a file) are reused, not measured again, except those an interrupted build timed in
+    fewer passes than the platform's ``table_trials``: they get their remaining passes. The table
+    is then calibrated against whole-network measurements for this input shape (see the module's
+    docstring). With
     ``save_to``, the table is saved there every 30 s and when the build stops for any reason, so
     an interrupted build continues where it stopped when run again with that table.
     """
@@ -327,10 +338,11 @@ def build_lut(
     for site in probe_sites(structure, example_inputs):
         for removed in _combinations(structure, site):
             key = site.signature(removed)
-            if key is not None and key not in table.entries and key not in todo:
+            if key is not None and (key not in table.entries or key in table.unfinished) and key not in todo:
                 todo[key] = (site, removed)
     passes = table.backend.table_trials
-    bar = tqdm(total=passes * len(todo), desc=f"latency table ({table.platform})", disable=not progress or None,
+    done = {key: table.unfinished.get(key, 0) if key in table.entries else 0 for key in todo}
+    bar = tqdm(total=sum(passes - min(n, passes) for n in done.values()), desc=f"latency table ({table.platform})", disable=not progress or None,
                file=sys.stderr, unit="layer")
     saved_at = time.monotonic()
     try:
@@ -338,8 +350,15 @@ def build_lut(
         # machine then touches one trial of many entries, not every trial of a few
         for n in range(passes):
             for key, (site, removed) in todo.items():
+                if done[key] > n:  # this pass was taken by the build that was interrupted
+                    continue
                 ms = table.time_layer(*site.layer(removed), table.entry_time_s / passes)
                 table._add(key, min(ms, table.entries[key]) if n else ms, on_demand=False)
+                done[key] = n + 1
+                if done[key] < passes:
+                    table.unfinished[key] = done[key]
+                else:
+                    table.unfinished.pop(key, None)
                 bar.update()
                 if save_to is not None and time.monotonic() - saved_at > 30:
                     table.save(save_to)
