@@ -115,6 +115,7 @@ def test_netadapt_history_pick_export(base, tmp_path, capsys):
     assert main(["history", str(w)]) == 0
     out = capsys.readouterr().out
     assert history[-1]["group"] in out and (w / "tradeoff.png").stat().st_size > 1000
+    assert " macs " in out.splitlines()[0] and "(ms)" not in out  # counts have no unit
     assert main(["pick", str(w), "--iter", "2", "--out", str(tmp_path / "it2")]) == 0
     assert _json(tmp_path / "it2" / "metrics.json")["macs"] == history[1]["resource"]
     assert main(["pick", str(w), "--resource", str(history[-1]["resource"]), "--out", str(tmp_path / "last")]) == 0

@@ -137,3 +137,6 @@ def test_a_toy_platform(registered, checkpoint, tmp_path, capsys):
     metrics = json.loads((work / "metrics.json").read_text())
     assert metrics["latency_measured_ms"] <= 0.8 * metrics["base_resource"] + 1e-9
     assert json.loads((work / "config.json").read_text())["netadapt"]["latency"]["platform"] == "params-device"
+    capsys.readouterr()
+    assert main(["history", str(work)]) == 0
+    assert "latency (ms)" in capsys.readouterr().out  # the history's resource columns say their unit

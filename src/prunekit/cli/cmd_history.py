@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prunekit.pipeline.workdir import WorkDir
 from prunekit.reports import format_table, human, plot_tradeoff
+from prunekit.resources.metric import resource_label
 
 NAME = "history"
 HELP = "show a NetAdapt run's iterations (table) and plot accuracy (or the run's metric) against resource (PNG)"
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append([h["iteration"], human(h["target"]), human(h["resource"]), f"{h['resource'] / start['resource']:.1%}",
                      f"{h['accuracy']:.4f}", h["group"], h["channels"], ok, f"{h['seconds']:.1f}"])
     header = "val acc" if metric == "accuracy" else f"val {metric}"
-    print(format_table(rows, ["iter", "target", resource, "of start", header, "group pruned", "width", "candidates", "s"]))
+    print(format_table(rows, ["iter", "target", resource_label(resource), "of start", header, "group pruned", "width", "candidates", "s"]))
     plot = plot_tradeoff(history, start, resource, args.plot or Path(args.work_dir) / "tradeoff.png",
                          title=f"NetAdapt: {Path(args.work_dir).name}", metric=metric)
     print(f"plot: {plot}")

@@ -24,6 +24,7 @@ from prunekit.pipeline.context import DataConfig
 from prunekit.resources import count
 from prunekit.training import TrainConfig, evaluate, seed_everything, topk_key, train
 from prunekit.training.config import check_device
+from prunekit.training.state import PROGRESS
 
 TRAIN_LOG = "train_log.jsonl"
 TRAIN_STATE = "train-state"
@@ -126,10 +127,10 @@ def fit_and_save(
     fingerprint = _check_same_start(model, staging_dir(out))  # before the staging folder's own error note
     with staged_output(out, overwrite) as stage:
         state = stage / TRAIN_STATE
-        if not (state / START).is_file() and not (state / "train_state.json").is_file():
+        if not (state / START).is_file() and not (state / PROGRESS).is_file():
             state.mkdir(parents=True, exist_ok=True)
             write_json(state / START, {"weights": fingerprint})
-        if (state / "train_state.json").is_file():
+        if (state / PROGRESS).is_file():
             log(f"[{desc}] resuming the unfinished run in {stage}")
         attach_input_shape(model, data.input_shape)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from prunekit.io import atomic_write
+from prunekit.resources.metric import resource_label
 
 
 def plot_tradeoff(history: Sequence[dict[str, Any]], start: dict[str, Any], resource: str, path: str | Path,
@@ -26,7 +27,7 @@ def plot_tradeoff(history: Sequence[dict[str, Any]], start: dict[str, Any], reso
         ax.annotate(f"iter {history[-1]['iteration']}", (xs[-1], ys[-1]), textcoords="offset points",
                     xytext=(4, -10), fontsize=8)
     ax.invert_xaxis()
-    ax.set_xlabel(f"{resource} (lower is smaller)")
+    ax.set_xlabel(f"{resource_label(resource)} (lower is smaller)")
     ax.set_ylabel(f"validation {metric}")
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -48,6 +48,16 @@ RESOURCES: Registry[Callable[[MetricContext], ResourceMetric]] = Registry("resou
 register_resource = RESOURCES.register
 
 
+RESOURCE_UNITS: dict[str, str] = {"latency": "ms"}
+"""The unit a resource's figures are in, where it has one (counts have none); a new resource with a unit adds it."""
+
+
+def resource_label(resource: str) -> str:
+    """A column or axis name for ``resource``: ``latency (ms)``, ``macs``."""
+    unit = RESOURCE_UNITS.get(resource)
+    return f"{resource} ({unit})" if unit else resource
+
+
 def list_resources() -> list[str]:
     """Registered resource names."""
     return RESOURCES.names()
