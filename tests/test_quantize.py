@@ -122,6 +122,7 @@ def test_pipeline_step_4_quantizes_the_step_befores_network_from_the_cli_and_yam
     assert "int8 (ONNX)" in printed
     metrics = json.loads((out / "quantized" / "metrics.json").read_text())
     assert metrics["quantization"]["calibration_samples"] == 32
+    assert metrics["deploy_platform"]["threads"] == torch.get_num_threads()  # --threads' one default: torch's setting
     assert (out / "quantized" / "model.int8.onnx").is_file() and load_checkpoint(out / "quantized").model is not None
     config = tmp_path / "q.yaml"  # the same settings from a YAML file, and a refused one
     config.write_text(yaml.safe_dump({"step": "4", "out": str(out), "calibration_samples": 16,

@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--longterm-lr", type=float, help="learning rate of step 3 (default 0.01)")
     g.add_argument("--teacher", help="step 3 distils from this checkpoint (e.g. OUT/base)")
     add_settings(p, QuantizeConfig, "step 4 (int8 quantization with ONNX Runtime; timed at --latency-batch with "
-                                     "--threads, both 1 by default)")
+                                     "--threads, as NetAdapt's latency is: batch 1 and torch's threads by default)")
     add_weights_arg(p)
     add_trust_args(p)
 
@@ -111,7 +111,7 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         executor=executor_from_args(args),
         finetune_given={**{k: v for k, v in train_given.items() if k not in ("epochs", "lr", "sparsity")}, **step3},
         teacher=args.teacher, quantize=settings_from_args(QuantizeConfig, args),
-        quantize_batch=args.latency_batch or 1, quantize_threads=args.threads or 1, batch_size=args.batch_size or DEFAULT_BATCH_SIZE, device=args.device or "cpu",
+        quantize_batch=args.latency_batch or 1, quantize_threads=args.threads, batch_size=args.batch_size or DEFAULT_BATCH_SIZE, device=args.device or "cpu",
         overwrite=args.overwrite, resume=bool(args.resume), progress=not args.quiet)
 
 

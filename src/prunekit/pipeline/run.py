@@ -48,7 +48,8 @@ class RunPlan:
     teacher: str | None = None
     quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
     quantize_batch: int = 1
-    quantize_threads: int = 1
+    quantize_threads: int | None = None
+    """Threads of step 4's timed runs; None: torch's setting, as NetAdapt's latency (one default for --threads)."""
     batch_size: int = DEFAULT_BATCH_SIZE
     device: str = "cpu"
     overwrite: bool = False
