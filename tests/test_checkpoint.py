@@ -84,7 +84,21 @@ def test_a_description_too_large_to_build_and_a_weights_mismatch_are_one_clear_l
     with pytest.raises(PrunekitError, match='^checkpoint .*ck does not match its model: missing key "0.bias"'):
         load_checkpoint(tmp_path / "ck")
     desc = json.loads((tmp_path / "ck" / "model.json").read_text())
+    for classes in (10**12, 2 * 10**7):  # impossible to allocate, and 6 GiB: possible, but minutes and the memory
+        desc["model"]["num_classes"] = classes
+        (tmp_path / "ck" / "model.json").write_text(json.dumps(desc))
+        with pytest.raises(PrunekitError, match=r"ck/model.json describes a lenet model of [0-9.]+ GiB .* beside "
+                                                r"0.1 MiB of weights; the file is damaged or edited"):
+            load_checkpoint(tmp_path / "ck")
+
+
+def test_a_description_that_cannot_be_sized_first_and_fails_to_allocate_is_one_clear_line(tmp_path, monkeypatch):
+    import prunekit.io.checkpoint as checkpoint_module
+
+    prunekit.save(prunekit.create_model("lenet", 10, 1, 8), tmp_path / "ck", input_shape=(1, 8, 8))
+    desc = json.loads((tmp_path / "ck" / "model.json").read_text())
     desc["model"]["num_classes"] = 10**12
     (tmp_path / "ck" / "model.json").write_text(json.dumps(desc))
+    monkeypatch.setattr(checkpoint_module, "parameter_bytes", lambda spec: None)  # as for a model meta cannot build
     with pytest.raises(PrunekitError, match=r"ck/model.json describes a lenet model too large to build in memory"):
         load_checkpoint(tmp_path / "ck")

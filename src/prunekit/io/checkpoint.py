@@ -25,7 +25,7 @@ from torch import nn
 from prunekit.errors import PrunekitError
 from prunekit.io.atomic import atomic_write, read_json, write_json
 from prunekit.io.checks import check_description, check_weights_file
-from prunekit.models.registry import ModelSpec, attach_spec, build_model, spec_of
+from prunekit.models.registry import ModelSpec, attach_spec, build_model, parameter_bytes, spec_of
 from prunekit.models.trust import check_trusted
 
 FORMAT = "prunekit-checkpoint"
@@ -153,6 +153,28 @@ def read_description(directory: str | Path) -> dict[str, Any]:
     return desc
 
 
+OVERSIZE_BYTES = 2**32
+OVERSIZE_RATIO = 100
+"""A description whose unpruned model holds more than OVERSIZE_BYTES (4 GiB) and more than OVERSIZE_RATIO times
+its weights file is refused before it is built: pruning does not take a model to a hundredth of its size, a
+damaged or edited ``model.json`` (num_classes 10**7, a width multiplier of 500) does, and building it would
+take minutes and the machine's memory before the weights' mismatch is seen."""
+
+
+def _check_size_against_weights(spec: ModelSpec, directory: Path, origin: str) -> None:
+    """Refuse a description that asks for a model far larger than the weights saved beside it (see OVERSIZE_BYTES)."""
+    weights = (directory / WEIGHTS).stat().st_size
+    if weights * OVERSIZE_RATIO >= OVERSIZE_BYTES:
+        return
+    wanted = parameter_bytes(spec)
+    if wanted is not None and wanted > OVERSIZE_BYTES and wanted > OVERSIZE_RATIO * weights:
+        extra = f", arguments {spec.kwargs}" if spec.kwargs else ""
+        raise PrunekitError(f"{origin} describes a {spec.name} model of {wanted / 2**30:.1f} GiB (num_classes "
+                            f"{spec.num_classes}, in_channels {spec.in_channels}, input_size {list(spec.input_size)}"
+                            f"{extra}) beside {weights / 2**20:.1f} MiB of weights; the file is damaged or edited: "
+                            "restore it or save the checkpoint again")
+
+
 def load_checkpoint(
     directory: str | Path,
     model: nn.Module | None = None,
@@ -177,6 +199,7 @@ def load_checkpoint(
                 "of the original model (prunekit.load(dir, model=MyNet()))"
             )
         check_trusted(spec.name, origin, model_factory, trust_factory)
+        _check_size_against_weights(spec, directory, origin)
         model = build_model(spec, origin)
     elif spec is not None:
         attach_spec(model, spec)

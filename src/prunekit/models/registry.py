@@ -3,10 +3,12 @@ and a user's own ``package.module:function`` factory."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
 from prunekit.errors import PrunekitError, UnknownNameError
@@ -113,6 +115,21 @@ def create_model(
 
         load_weights(model, weights, name)
     return attach_spec(model, ModelSpec(name, num_classes, in_channels, size, dict(kwargs)))
+
+
+def parameter_bytes(spec: ModelSpec) -> int | None:
+    """The bytes of the parameters and buffers of a model of ``spec``, found by building it on torch's ``meta``
+    device (nothing is allocated, nothing is initialised); None where the model cannot be built that way, and
+    for a user's factory (its code runs once, when the model is built for real)."""
+    if is_user_factory(spec.name):
+        return None
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = create_model(spec.name, spec.num_classes, spec.in_channels, spec.input_size, **spec.kwargs)
+        return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    except Exception:  # noqa: BLE001  (a model that needs real tensors to build is built for real, as before)
+        return None
 
 
 def build_model(spec: ModelSpec, origin: str | None = None) -> nn.Module:
