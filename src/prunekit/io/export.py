@@ -24,6 +24,7 @@ def export_model(model: nn.Module, example_inputs: torch.Tensor, path: str | Pat
     model = model.eval()
     if fmt == "torchscript":
         with torch.no_grad():
+            model(example_inputs)  # a model that caches on its first call (YOLO heads: anchors) then traces alike twice
             traced = torch.jit.trace(model, example_inputs)
         return atomic_write(path, lambda tmp: traced.save(tmp))
     try:
