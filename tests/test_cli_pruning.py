@@ -195,3 +195,14 @@ def test_run_resume_keeps_finished_steps_and_runs_the_rest(tmp_path, capsys):
     assert main([*args, "--resume"]) == 0
     assert "is finished: kept (--resume)" in capsys.readouterr().out
     assert {s: (tmp_path / "r" / s / "model.safetensors").read_bytes() for s in finished} == finished
+    # a finished step made with other settings is not kept as if it were this run's: one line naming the setting
+    shutil.rmtree(tmp_path / "r" / "finetuned")
+    other = [a if a != "0.3" or args[i - 1] != "--epochs" else "0.4" for i, a in enumerate(args)]
+    capsys.readouterr()
+    assert main([*other, "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "r/base was made with other settings (train.epochs: 0.3 then, 0.4 now)" in err
+    other = [*args[:args.index("--percent") + 1], "0.5", *args[args.index("--percent") + 2:]]
+    assert main([*other, "--resume"]) == 2
+    assert "r/pruned was made with other settings (prune.ratio: 0.3 then, 0.5 now)" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "finetuned").exists()

@@ -9,7 +9,8 @@ import torch
 from prunekit.pipeline.run import RunPlan, previous, register_step
 
 
-@register_step("4", "quantized", "int8 (ONNX)")
+@register_step("4", "quantized", "int8 (ONNX)",
+               settings=("data_given", "quantize", "quantize_batch", "quantize_threads"))
 def quantize_step(plan: RunPlan) -> dict[str, Any]:
     """Quantize the fine-tuned network (or the last step's) to int8; the row shows the int8 file's test figure."""
     from prunekit.deploy.checkpoint import quantize_checkpoint

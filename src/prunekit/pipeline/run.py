@@ -7,6 +7,7 @@ one function plus its registration.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -14,7 +15,7 @@ from typing import Any, Callable
 from prunekit.algorithms.oneshot import PruneConfig
 from prunekit.deploy.config import QuantizeConfig
 from prunekit.errors import PrunekitError
-from prunekit.io import read_description, read_json
+from prunekit.io import read_description, read_json, write_json
 from prunekit.pipeline.context import DataConfig
 from prunekit.registry import Registry
 from prunekit.training import TrainConfig
@@ -75,16 +76,20 @@ class Step:
     folder: str
     label: str
     run: Callable[[RunPlan], dict[str, Any]]
+    settings: tuple[str, ...] = ()
+    """The RunPlan fields that shape what the step writes (recorded with it, compared on --resume)."""
 
 
 STEPS: Registry[Any] = Registry("pipeline step")
 
 
-def register_step(number: str, folder: str, label: str) -> Callable[[Callable[[RunPlan], dict]], Callable]:
-    """Decorator: register ``fn(plan) -> metrics`` as pipeline step ``number`` writing ``folder``."""
+def register_step(number: str, folder: str, label: str,
+                  settings: tuple[str, ...] = ()) -> Callable[[Callable[[RunPlan], dict]], Callable]:
+    """Decorator: register ``fn(plan) -> metrics`` as pipeline step ``number`` writing ``folder``; ``settings``
+    names the RunPlan fields its result depends on."""
 
     def add(fn: Callable[[RunPlan], dict]) -> Callable[[RunPlan], dict]:
-        STEPS.register(number)(Step(folder, label, fn))  # type: ignore[arg-type]
+        STEPS.register(number)(Step(folder, label, fn, tuple(settings)))  # type: ignore[arg-type]
         return fn
 
     return add
@@ -156,11 +161,47 @@ def check_outputs(plan: RunPlan) -> None:
         read_description(plan.teacher)  # a wrong --teacher is refused now, not after steps 1 and 2
 
 
+RUN_SETTINGS = "run_settings.json"
+"""Written in a step's folder when the step has finished: the settings that made it (see :func:`step_settings`)."""
+
+
+def step_settings(plan: RunPlan, step: str) -> dict[str, Any]:
+    """What shapes ``step``'s folder in this run: its own settings and those of the earlier steps this run makes
+    (a step read from disk was checked when it was made), as plain JSON values."""
+    names = dict.fromkeys(n for s in plan.steps if s <= step for n in STEPS.get(s).settings)
+    values = {n: getattr(plan, n).to_dict() if hasattr(getattr(plan, n), "to_dict") else getattr(plan, n)
+              for n in names}
+    return json.loads(json.dumps(values, default=str, sort_keys=True))
+
+
+def record_settings(plan: RunPlan, step: str) -> None:
+    """Record in the finished step's folder the settings that made it."""
+    write_json(plan.folder(step) / RUN_SETTINGS, step_settings(plan, step))
+
+
+def _first_difference(saved: Any, now: Any, path: str = "") -> str | None:
+    """The first setting (``train.epochs``) whose value differs between two recorded settings, with both values."""
+    if isinstance(saved, dict) and isinstance(now, dict):
+        for key in sorted(set(saved) | set(now)):
+            found = _first_difference(saved.get(key), now.get(key), f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    return None if saved == now else f"{path}: {saved!r} then, {now!r} now"
+
+
 def kept_on_resume(plan: RunPlan, step: str) -> bool:
     """With --resume, a step whose folder holds a finished checkpoint is kept, not run again (the same command
-    continues an interrupted pipeline from the step it stopped in)."""
+    continues an interrupted pipeline from the step it stopped in); one made with other settings is refused."""
     folder = plan.folder(step)
-    return plan.resume and (folder / "model.json").is_file() and (folder / "metrics.json").is_file()
+    if not (plan.resume and (folder / "model.json").is_file() and (folder / "metrics.json").is_file()):
+        return False
+    if (folder / RUN_SETTINGS).is_file():  # (a folder made before prunekit recorded them is kept as it is)
+        difference = _first_difference(read_json(folder / RUN_SETTINGS), step_settings(plan, step))
+        if difference:
+            raise PrunekitError(f"--resume: {folder} was made with other settings ({difference}); run with the "
+                                "settings it was made with, or make it again with --overwrite instead of --resume")
+    return True
 
 
 def run_pipeline(plan: RunPlan) -> list[tuple[str, dict[str, Any]]]:
@@ -177,4 +218,5 @@ def run_pipeline(plan: RunPlan) -> list[tuple[str, dict[str, Any]]]:
             summary.append((STEPS.get(step).label, read_json(plan.folder(step) / "metrics.json")))
             continue
         summary.append((STEPS.get(step).label, STEPS.get(step).run(plan)))
+        record_settings(plan, step)
     return summary

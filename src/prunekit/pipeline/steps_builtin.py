@@ -16,7 +16,8 @@ from prunekit.pipeline.workdir import WorkDir
 from prunekit.training import TrainConfig
 
 
-@register_step("1", "base", "base")
+@register_step("1", "base", "base",
+               settings=("model", "model_kwargs", "weights", "data_given", "train", "device"))
 def train_step(plan: RunPlan) -> dict[str, Any]:
     """Train the base model."""
     if not plan.model:
@@ -28,7 +29,8 @@ def train_step(plan: RunPlan) -> dict[str, Any]:
                       weights=plan.weights, progress=plan.progress, log=plan.log, overwrite=plan.overwrite)
 
 
-@register_step("2", "pruned", "pruned")
+@register_step("2", "pruned", "pruned",
+               settings=("data_given", "method", "prune", "netadapt_options", "batch_size", "device"))
 def prune_step(plan: RunPlan) -> dict[str, Any]:
     """Prune the base: one-shot with a criterion, or NetAdapt (its working folder beside)."""
     src = previous(plan, "2")
@@ -51,7 +53,7 @@ def prune_step(plan: RunPlan) -> dict[str, Any]:
     return result.metrics
 
 
-@register_step("3", "finetuned", "fine-tuned")
+@register_step("3", "finetuned", "fine-tuned", settings=("data_given", "finetune_given", "teacher", "device"))
 def finetune_step(plan: RunPlan) -> dict[str, Any]:
     """Long-term fine-tuning of the pruned network (the base's recipe, fine-tuning defaults)."""
     src = previous(plan, "3")
