@@ -206,3 +206,18 @@ def test_run_resume_keeps_finished_steps_and_runs_the_rest(tmp_path, capsys):
     assert main([*other, "--resume"]) == 2
     assert "r/pruned was made with other settings (prune.ratio: 0.3 then, 0.5 now)" in capsys.readouterr().err
     assert not (tmp_path / "r" / "finetuned").exists()
+
+
+def test_run_resume_keeps_steps_made_by_separate_commands_with_the_same_settings(tmp_path, capsys):
+    import yaml
+
+    config = tmp_path / "r.yaml"
+    config.write_text(yaml.safe_dump({"model": "lenet", "dataset": "digits", "epochs": 0.3, "method": "l1",
+                                      "percent": 0.3, "finetune_epochs": 0.3, "out": str(tmp_path / "a")}))
+    assert main(["run", "--config", str(config), "--step", "12", "--quiet"]) == 0
+    assert main(["run", "--config", str(config), "--step", "3", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["run", "--config", str(config), "--resume", "--quiet"]) == 0  # every step kept
+    assert capsys.readouterr().out.count("is finished: kept (--resume)") == 3
+    assert main(["run", "--config", str(config), "--resume", "--finetune-epochs", "0.4", "--quiet"]) == 2
+    assert "a/finetuned was made with other settings (finetune_given.epochs: 0.3 then, 0.4 now)" in capsys.readouterr().err

@@ -166,11 +166,10 @@ RUN_SETTINGS = "run_settings.json"
 
 
 def step_settings(plan: RunPlan, step: str) -> dict[str, Any]:
-    """What shapes ``step``'s folder in this run: its own settings and those of the earlier steps this run makes
-    (a step read from disk was checked when it was made), as plain JSON values."""
-    names = dict.fromkeys(n for s in plan.steps if s <= step for n in STEPS.get(s).settings)
+    """The settings of ``plan`` that shape what ``step`` itself does, as plain JSON values (the steps before it
+    are compared on their own folders: a step is kept only after the ones it reads were kept or made again)."""
     values = {n: getattr(plan, n).to_dict() if hasattr(getattr(plan, n), "to_dict") else getattr(plan, n)
-              for n in names}
+              for n in STEPS.get(step).settings}
     return json.loads(json.dumps(values, default=str, sort_keys=True))
 
 
@@ -190,6 +189,11 @@ def _first_difference(saved: Any, now: Any, path: str = "") -> str | None:
     return None if saved == now else f"{path}: {saved!r} then, {now!r} now"
 
 
+def _made_again_before(plan: RunPlan, step: str) -> str | None:
+    """An earlier step of this run that will be made again (so ``step``'s folder, made from the old one, is stale)."""
+    return next((s for s in plan.steps if s < step and not kept_on_resume(plan, s)), None)
+
+
 def kept_on_resume(plan: RunPlan, step: str) -> bool:
     """With --resume, a step whose folder holds a finished checkpoint is kept, not run again (the same command
     continues an interrupted pipeline from the step it stopped in); one made with other settings is refused."""
@@ -201,6 +205,10 @@ def kept_on_resume(plan: RunPlan, step: str) -> bool:
         if difference:
             raise PrunekitError(f"--resume: {folder} was made with other settings ({difference}); run with the "
                                 "settings it was made with, or make it again with --overwrite instead of --resume")
+    earlier = _made_again_before(plan, step)
+    if earlier is not None:
+        raise PrunekitError(f"--resume: {folder} is finished but step {earlier} before it is not: it was made from "
+                            f"another {plan.folder(earlier).name}; make it again with --overwrite instead of --resume")
     return True
 
 
