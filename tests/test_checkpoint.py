@@ -102,3 +102,14 @@ def test_a_description_that_cannot_be_sized_first_and_fails_to_allocate_is_one_c
     monkeypatch.setattr(checkpoint_module, "parameter_bytes", lambda spec: None)  # as for a model meta cannot build
     with pytest.raises(PrunekitError, match=r"ck/model.json describes a lenet model too large to build in memory"):
         load_checkpoint(tmp_path / "ck")
+
+
+def test_a_network_pruned_with_exclude_and_pruned_again_saves_a_loadable_checkpoint(tmp_path):
+    """The second pruning may cut the layer the first one excluded: the composed plan must not exclude it."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, 8, 8)
+    once = prunekit.prune(prunekit.create_model("lenet", 10, 1, 8), x, ratio=0.3, exclude=["0"])
+    twice = prunekit.prune(once, x, ratio=0.3)
+    prunekit.save(twice, tmp_path / "ck", input_shape=(1, 8, 8))
+    loaded = prunekit.load(tmp_path / "ck")
+    assert torch.equal(loaded.eval()(x), twice.eval()(x))

@@ -25,7 +25,10 @@ def compose_plans(earlier: dict | None, later: dict) -> dict:
             groups[name] = g
         else:
             groups[name] = GroupPlan(before.original, [before.kept[i] for i in g.kept])
-    return PruningPlan(groups, first.exclude, second.round_to, first.attention).to_dict()
+    # a layer one pruning excluded may be pruned by the other: only what both kept whole stays excluded (excluding
+    # only takes groups away, so every group either plan pruned is one of the original's under the intersection)
+    exclude = tuple(e for e in first.exclude if e in second.exclude)
+    return PruningPlan(groups, exclude, second.round_to, first.attention).to_dict()
 
 
 def carry_metadata(original: nn.Module, pruned: nn.Module, structure: ModelStructure, example_inputs) -> nn.Module:
