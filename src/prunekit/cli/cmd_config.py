@@ -27,6 +27,8 @@ from prunekit.cli.options import (
     SETTINGS_ATTR, _actions, add_netadapt_arguments, add_settings, apply_config, load_config_file,
 )
 from prunekit.errors import PrunekitError
+from prunekit.io.atomic import atomic_write
+from prunekit.io.output import check_file_output
 from prunekit.settings import Settings, strip_optional
 
 NAME = "config"
@@ -56,6 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="from_file", metavar="FILE", help="start from this YAML config file's values (e.g. "
                    "one using TinyNeuralNetwork's names); --set wins over it")
     p.add_argument("--output", "-o", help="write the file here (default: print it)")
+    p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
 
 
 ParserOf = Callable[[str], argparse.ArgumentParser]
@@ -203,9 +206,11 @@ def render(parser_of: ParserOf, command: str = "run", method: str | None = None,
 
 def run(args: argparse.Namespace) -> int:
     """Print (or write) the config file."""
+    if args.output:
+        check_file_output(args.output, args.overwrite, "--output")
     text = render(args.parser_of, args.command, args.method, args.values, args.from_file)
     if args.output:
-        Path(args.output).write_text(text)
+        atomic_write(args.output, lambda tmp: Path(tmp).write_text(text))
     else:
         print(text, end="")
     return 0

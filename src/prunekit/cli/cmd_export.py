@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from prunekit.cli.options import add_trust_args, positive_int
-from prunekit.errors import PrunekitError
 from prunekit.io import export_model, load_checkpoint
-from prunekit.io.output import clean_orphans
+from prunekit.io.output import check_file_output
 
 NAME = "export"
 HELP = "export a checkpoint to ONNX or TorchScript"
@@ -26,14 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load and export."""
-    out = Path(args.out)
-    clean_orphans(out)  # what a killed export left beside it
-    if out.is_dir():
-        raise PrunekitError(f"--out {out} is a folder: give the file to write, e.g. {out / 'model.onnx'}")
-    if out.exists() and not args.overwrite:
-        raise PrunekitError(f"--out {out} already exists: choose another --out, or pass --overwrite to replace it")
-    if out.resolve().parent == Path(args.checkpoint).resolve():
-        raise PrunekitError(f"--out {out} is inside the checkpoint folder {args.checkpoint}: write it elsewhere")
+    check_file_output(args.out, args.overwrite, "--out", outside={"the checkpoint folder": args.checkpoint})
     ckpt = load_checkpoint(args.checkpoint)
     path = export_model(ckpt.model, ckpt.example_inputs(args.batch_size), args.out, args.format)
     print(f"wrote {path}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from prunekit.io.output import check_file_output
 from prunekit.pipeline.workdir import WorkDir
 from prunekit.reports import format_table, human, plot_tradeoff
 from prunekit.resources.metric import resource_label
@@ -16,11 +17,14 @@ HELP = "show a NetAdapt run's iterations (table) and plot accuracy (or the run's
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``prunekit history``."""
     p.add_argument("work_dir", help="NetAdapt working folder")
-    p.add_argument("--plot", help="PNG to write (default WORK_DIR/tradeoff.png)")
+    p.add_argument("--plot", help="PNG to write (default WORK_DIR/tradeoff.png, replaced each time)")
+    p.add_argument("--overwrite", action="store_true", help="replace --plot if it exists")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the table, write the plot."""
+    if args.plot:
+        check_file_output(args.plot, args.overwrite, "--plot")
     work = WorkDir(args.work_dir)
     config = work.config()
     resource = config["netadapt"]["resource"]

@@ -6,7 +6,8 @@ import argparse
 
 from prunekit.algorithms.oneshot import PruneConfig
 from prunekit.cli.options import (
-    add_data_args, add_settings, add_trust_args, add_weights_arg, data_config, parse_model_args, settings_from_args,
+    add_data_args, add_settings, add_trust_args, add_weights_arg, data_config, parse_model_args, positive_int,
+    settings_from_args,
 )
 from prunekit.errors import PrunekitError
 from prunekit.resources.metric import RESOURCES
@@ -25,10 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--model", help="or build this model by name and prune it: timm:NAME, hf:ARCH|CONFIG, "
                      "ultralytics:NAME.yaml, torchvision:NAME, a zoo name (with --weights FILE for your weights)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="--model's extra argument")
-    p.add_argument("--input-shape", nargs="+", type=int, metavar="N",
+    p.add_argument("--input-shape", nargs="+", type=positive_int, metavar="N",
                    help="--model without --dataset: one input's shape, C H W (or L for token ids); measured in "
                         "resources only")
-    p.add_argument("--num-classes", type=int, help="--model without --dataset: number of classes (default: the model's)")
+    p.add_argument("--num-classes", type=positive_int, help="--model without --dataset: number of classes (default: the model's)")
     add_weights_arg(p)
     p.add_argument("--out", required=True, help="checkpoint folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it already holds something")
@@ -41,7 +42,10 @@ def _source(args: argparse.Namespace) -> tuple:
     """The model --model names, built for --dataset's data or for --input-shape."""
     from prunekit.pipeline.steps import build_source
 
-    if (args.dataset is None) == (not args.input_shape):
+    if args.dataset is not None and args.input_shape:
+        raise PrunekitError("--model takes --dataset (the data to size and measure it on) or --input-shape C H W, "
+                            "not both")
+    if args.dataset is None and not args.input_shape:
         raise PrunekitError("--model needs either --dataset (the data to size and measure it on) or --input-shape C H W")
     data_cfg = data_config(args) if args.dataset else None
     ckpt = build_source(args.model, data_cfg=data_cfg, input_shape=args.input_shape, num_classes=args.num_classes,

@@ -52,6 +52,29 @@ def check_output(out: str | os.PathLike, overwrite: bool = False, option: str = 
     return out
 
 
+def check_file_output(out: str | os.PathLike, overwrite: bool = False, option: str = "--out",
+                      outside: dict[str, str | os.PathLike | None] | None = None) -> Path:
+    """Refuse to write the file ``out`` over an existing file unless ``overwrite``, where a folder is, under a file or
+    a folder this user may not write, or inside one of the folders ``outside`` names (option -> folder: a command's
+    input, never written into); returns ``out`` as a Path. What a killed write left beside it is tidied first."""
+    out = Path(out)
+    if out.is_dir():
+        raise PrunekitError(f"{option} {out} is a folder: give the file to write, e.g. {out / 'out'}{out.suffix}")
+    existing = existing_ancestor(out)
+    if existing is not None and not existing.is_dir():
+        raise PrunekitError(f"{option} {out}: {existing} is a file, not a folder; choose another {option}")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise PrunekitError(f"{option} {out}: {existing} is not writable; choose another {option}")
+    for name, folder in (outside or {}).items():
+        if folder is not None and out.resolve().is_relative_to(Path(folder).resolve()):
+            raise PrunekitError(f"{option} {out} is inside {name} {folder}, which is never written into: write it "
+                                "elsewhere")
+    clean_orphans(out)
+    if out.exists() and not overwrite:
+        raise PrunekitError(f"{option} {out} already exists: choose another {option}, or pass --overwrite to replace it")
+    return out
+
+
 def existing_ancestor(path: Path) -> Path | None:
     """The nearest of ``path``'s parents that exists (a folder, or a file a path cannot go through)."""
     return next((p for p in path.parents if p.exists()), None)

@@ -222,7 +222,15 @@ def build_source(
     attach_input_shape(model, shape)
     x = torch.zeros(1, *shape)
     with torch.no_grad():
-        metrics = model_metrics(model, data) if data is not None else count(model, x).to_dict()
+        if data is None:
+            try:
+                metrics = count(model, x).to_dict()
+            except (RuntimeError, ValueError, TypeError, IndexError) as err:
+                first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+                raise PrunekitError(f"{model_name} does not take an input of shape {list(shape)} (--input-shape): "
+                                    f"{first}") from None
+        else:
+            metrics = model_metrics(model, data)
     meta = {"data": data_cfg.to_dict() if data_cfg else None, "source": model_name,
             "weights": str(weights) if weights else None}
     return Checkpoint(model, Path(model_name), spec_of(model), shape, None, metrics, meta)
