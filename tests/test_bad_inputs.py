@@ -220,6 +220,8 @@ CASES = {
                         "--min-channels-step"),
     "netadapt-gradient-criterion": ("netadapt --checkpoint {w}/lenet --budget-ratio 0.5 --criterion taylor "
                                     "--work-dir {w}/w", "taylor"),
+    "netadapt-bn-scale-no-bn": ("netadapt --checkpoint {w}/lenet --budget-ratio 0.5 --criterion bn_scale --work-dir {w}/w",
+                                "no BatchNorm layer"),
     "netadapt-device": ("netadapt --checkpoint {w}/lenet --budget-ratio 0.5 --device tpu --work-dir {w}/w",
                         "--device"),
     "netadapt-data-fit": ("netadapt --checkpoint {w}/lenet --budget-ratio 0.5 --image-size 16 --work-dir {w}/w",

@@ -24,7 +24,8 @@ from prunekit.algorithms.netadapt.events import NetAdaptEvents
 from prunekit.algorithms.netadapt.ranking import rank
 from prunekit.algorithms.netadapt.rounding import round_widths
 from prunekit.algorithms.netadapt.scoring import NEEDS_BATCHNORM, SCORING_MODES
-from prunekit.criteria import get_criterion, needs_gradients
+from prunekit.algorithms.oneshot import unscorable
+from prunekit.criteria import get_criterion, needs_gradients, score_group
 from prunekit.errors import PrunekitError
 from prunekit.io import attach_input_shape
 from prunekit.reports import human
@@ -402,6 +403,8 @@ class NetAdaptSearch:
     def _check_reachable(self, model: nn.Module, budget: float) -> None:
         cfg = self.config
         structure = analyze_copy(model, self.example_inputs, cfg)
+        if not any(score_group(structure, g.name, cfg.criterion, seed=cfg.seed) is not None for g in structure.groups):
+            raise PrunekitError(unscorable(cfg.criterion, structure.model, structure))  # as one-shot pruning says
         cost = self.metric.what_if(structure, self.example_inputs)
         floor = cost({g.name: structure.removable(g.name) for g in structure.groups})
         if floor > budget:
