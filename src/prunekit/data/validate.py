@@ -99,9 +99,14 @@ def check_classes_present(y: torch.Tensor, where: str) -> int:
     """For labels that define the class count (JSON, CSV): refuse a class index with no sample below the
     largest one (15 in a 0-9 set, 1-based labels); returns the class count (largest label + 1)."""
     count = int(y.max()) + 1
-    seen = torch.bincount(y.long(), minlength=count) > 0
-    if not bool(seen.all()):
-        missing = (~seen).nonzero().flatten().tolist()
+    present = set(torch.unique(y.long()).tolist())  # (not a count per class: a label of 10**11 needs no memory)
+    if len(present) < count:
+        missing: list[int] = []
+        candidate = 0
+        while len(missing) < 6 and candidate < count:  # the first few absent classes: at most len(present) + 6 steps
+            if candidate not in present:
+                missing.append(candidate)
+            candidate += 1
         top = int((y == count - 1).nonzero()[0])
         shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
         raise PrunekitError(f"{where}: label {count - 1} of sample {top} implies {count} classes but class(es) "
