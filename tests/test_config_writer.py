@@ -142,6 +142,19 @@ def test_a_yaml_number_setting_reads_what_its_flag_reads_and_refuses_nan():
         apply_config(parser_of("train"), yaml.safe_load("epochs: 1e-9x\n"))
 
 
+def test_a_repeatable_option_takes_one_item_a_list_or_a_mapping_in_yaml(capsys):
+    from prunekit.cli.options import parse_model_args
+
+    for text in ("model_arg: width=8\n", "model_arg: [width=8]\n", "model_arg: {width: 8}\n"):
+        parser = parser_of("train")
+        apply_config(parser, yaml.safe_load(text))
+        assert parse_model_args(parser.get_default("model_arg")) == {"width": 8}, text
+    assert main(["config", "--command", "train", "--set", "model_arg=width=8"]) == 0  # what config writes, read back
+    parser = parser_of("train")
+    apply_config(parser, yaml.safe_load(capsys.readouterr().out))
+    assert parse_model_args(parser.get_default("model_arg")) == {"width": 8}
+
+
 def test_the_written_oneshot_file_runs_unchanged(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["config", "--method", "l1", "--output", "my.yaml"]) == 0

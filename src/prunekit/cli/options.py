@@ -180,8 +180,11 @@ def _check_value(parser: argparse.ArgumentParser, action: argparse.Action, key: 
             value = action.type(value)
         except (TypeError, ValueError):
             raise PrunekitError(f"{where}: key {key!r}: {value!r} is not a valid value") from None
-    if action.nargs in ("+", "*") and value is not None and not isinstance(value, list):
-        value = [value]
+    if isinstance(action, argparse._AppendAction) and isinstance(value, dict):  # model_arg: {width: 8}
+        value = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in value.items()]
+    if (action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction)) and value is not None \
+            and not isinstance(value, list):
+        value = [value]  # model_arg: width=8, exclude: fc: one item
     if action.choices is not None and value is not None:
         for v in value if isinstance(value, list) else [value]:
             if v not in action.choices:
