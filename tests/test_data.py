@@ -165,3 +165,17 @@ def test_image_folder_refuses_a_corrupt_image_at_load(tmp_path):
     bad.write_bytes(b"not a png")
     with pytest.raises(PrunekitError, match=r"bad\.png is not an image.*fix or remove that file"):
         load_dataset("folder", tmp_path / "imgs")
+
+
+def test_a_relative_data_dir_is_recorded_as_the_folder_it_named(tmp_path, monkeypatch):
+    """A checkpoint trained with --data-dir d from one folder is evaluated on the same data from any other."""
+    from prunekit.cli.main import main
+
+    write_json_dataset(tmp_path / "work" / "d", shape=(1, 8, 8))
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["train", "--model", "lenet", "--dataset", "json", "--data-dir", "d", "--val-size", "5",
+                 "--epochs", "0.2", "--out", "ck", "--quiet"]) == 0
+    recorded = json.loads((tmp_path / "work" / "ck" / "model.json").read_text())["meta"]["data"]["data_dir"]
+    assert recorded == str(tmp_path / "work" / "d")
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval", "--checkpoint", "work/ck"]) == 0

@@ -4,6 +4,7 @@ splits and score them the same way (the task's loss and metric)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prunekit.data import DataBundle, list_datasets, load_dataset
@@ -40,6 +41,8 @@ class DataConfig(Settings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.data_dir:  # recorded in checkpoints: a relative path would name another folder from elsewhere
+            object.__setattr__(self, "data_dir", str(Path(self.data_dir).expanduser().absolute()))
         check_val_size(self.val_size)  # load_dataset's own check, so that the API agrees
         for name in ("train_subset", "test_subset", "image_size"):
             value = getattr(self, name)
