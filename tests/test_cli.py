@@ -74,6 +74,15 @@ def test_run_with_a_one_shot_method_names_the_netadapt_settings_it_does_not_use(
                  "--group-share", "0.2", "--out", str(tmp_path), "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "--group-share only applies to --method netadapt" in err and "--epochs" not in err
+    # run's --criterion is NetAdapt's: with a one-shot method it is named as unused, with the method to use instead
+    assert main(["run", "--step", "2", "--method", "l1", "--criterion", "fpgm", "--percent", "0.3",
+                 "--out", str(tmp_path / "none"), "--quiet"]) == 2  # (no step 1 folder: stops after the plan)
+    err = capsys.readouterr().err
+    assert "--criterion only applies to --method netadapt: step 2 (l1) does not use it (its criterion is --method: " \
+           "--method fpgm)" in err
+    assert main(["run", "--step", "2", "--method", "l1", "--criterion", "l1", "--percent", "0.3",
+                 "--out", str(tmp_path / "none"), "--quiet"]) == 2
+    assert "note" not in capsys.readouterr().err
 
 
 def test_run_refuses_a_step_whose_input_no_chosen_step_makes_before_any_work(tmp_path, capsys):

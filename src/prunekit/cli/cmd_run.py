@@ -77,12 +77,14 @@ def _netadapt_settings(args: argparse.Namespace, method: str) -> dict:
         return opts
     shared = {*PruneConfig.field_names(), *DataConfig.field_names(), *type(train_config(args)).field_names(),
               *QuantizeConfig.field_names(), "threads", "latency_batch"}  # step 4 times at --threads, --latency-batch
-    unused = sorted(k for k in opts if k not in shared)
+    shared.discard("criterion")  # run's --criterion is NetAdapt's: a one-shot step's criterion is --method
+    unused = sorted(k for k in opts if k not in shared and not (k == "criterion" and opts[k] == method))
     if unused:
         flags = ", ".join("--" + k.replace("_", "-") for k in unused)
         verb = "applies" if len(unused) == 1 else "apply"
+        hint = f" (its criterion is --method: --method {opts['criterion']})" if "criterion" in unused else ""
         print(f"note: {flags} only {verb} to --method netadapt: step 2 ({method}) does not use "
-              f"{'it' if len(unused) == 1 else 'them'}", file=sys.stderr)
+              f"{'it' if len(unused) == 1 else 'them'}{hint}", file=sys.stderr)
     return {}
 
 
