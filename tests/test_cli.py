@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 
 from prunekit.cli.main import main
@@ -125,3 +126,16 @@ def test_a_wrong_subcommand_points_to_the_top_level_help(capsys):
     assert "invalid choice 'nosuchcmd'" in err and err.strip().endswith("(see prunekit --help)"), err
     assert main(["train", "--bogus"]) == 2
     assert "(see prunekit train --help)" in capsys.readouterr().err
+
+
+def test_a_budget_flag_replaces_the_config_files_other_budget_option(tmp_path):
+    """Flags override the config file, also across alternatives: ratio in the file, --budget-ratio on the line."""
+    import json
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: lenet\ninput_shape: [1, 8, 8]\nratio: 0.5\n")
+    assert main(["prune", "--config", str(cfg), "--budget-ratio", "0.3", "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    import prunekit
+
+    macs = json.loads((tmp_path / "o" / "metrics.json").read_text())["macs"]
+    assert macs <= 0.3 * prunekit.count(prunekit.create_model("lenet", 10, 1, 8), torch.zeros(1, 1, 8, 8)).macs

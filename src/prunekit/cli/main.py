@@ -14,7 +14,7 @@ from prunekit.cli import (
     cmd_config, cmd_eval, cmd_export, cmd_finetune, cmd_history, cmd_latency, cmd_lut, cmd_netadapt, cmd_pick, cmd_prune,
     cmd_quantize, cmd_run, cmd_train,
 )
-from prunekit.cli.options import apply_config, load_config_file, trust_from_args
+from prunekit.cli.options import apply_config, drop_overridden_alternatives, load_config_file, trust_from_args
 from prunekit.errors import PrunekitError
 from prunekit.io.output import partial_note
 
@@ -76,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sub = subparsers[command]
             apply_config(sub, load_config_file(config), getattr(sub, "config_aliases", None), f"config file {config}")
         args = parser.parse_args(argv)
+        drop_overridden_alternatives(args)
         if not getattr(args, "command", None):
             parser.print_help()
             return 2

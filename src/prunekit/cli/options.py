@@ -220,6 +220,23 @@ def apply_config(parser: argparse.ArgumentParser, config: dict[str, Any], aliase
     parser.set_defaults(**values, _from_config=dict(values))
 
 
+ALTERNATIVES = (("ratio", "percent", "budget", "budget_ratio"),)
+"""Options of which one is given: one of them on the command line replaces the config file's (flags override it)."""
+
+
+def drop_overridden_alternatives(args: argparse.Namespace) -> None:
+    """Clear a config file's value of an option whose alternative was given on the command line (a file with
+    ``ratio: 0.5`` and ``--budget-ratio 0.3``: the budget ratio, as the flag asks)."""
+    from_config = getattr(args, "_from_config", {})
+    for group in ALTERNATIVES:
+        present = [k for k in group if getattr(args, k, None) is not None]
+        flagged = [k for k in present if k not in from_config or from_config[k] != getattr(args, k)]
+        if flagged:
+            for k in present:
+                if k not in flagged:
+                    setattr(args, k, None)
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """--model and --model-arg."""
     p.add_argument("--model", help="zoo name, torchvision:NAME, or package.module:function")
