@@ -5,6 +5,7 @@ import pickle
 
 import pytest
 import torch
+from torch import nn
 
 import prunekit
 from prunekit.errors import PrunekitError
@@ -113,3 +114,32 @@ def test_a_network_pruned_with_exclude_and_pruned_again_saves_a_loadable_checkpo
     prunekit.save(twice, tmp_path / "ck", input_shape=(1, 8, 8))
     loaded = prunekit.load(tmp_path / "ck")
     assert torch.equal(loaded.eval()(x), twice.eval()(x))
+
+
+def test_a_model_of_token_ids_pruned_saved_and_loaded_replays_its_plan_on_token_ids(tmp_path):
+    class EmbNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.fc1, self.fc = nn.Embedding(50, 16), nn.Linear(16, 24), nn.Linear(24, 5)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.fc1(self.emb(x).mean(1))))
+
+    torch.manual_seed(0)
+    x = torch.randint(0, 50, (2, 7))
+    pruned = prunekit.prune(EmbNet(), x, ratio=0.5)
+    prunekit.save(pruned, tmp_path / "ck")
+    assert json.loads((tmp_path / "ck" / "model.json").read_text())["input_dtype"] == "int64"
+    ckpt = load_checkpoint(tmp_path / "ck", model=EmbNet())
+    assert torch.equal(ckpt.model(x), pruned.eval()(x)) and ckpt.example_inputs(3).dtype == torch.int64
+    desc = json.loads((tmp_path / "ck" / "model.json").read_text())
+    desc["input_dtype"] = "os.system"
+    (tmp_path / "ck" / "model.json").write_text(json.dumps(desc))
+    with pytest.raises(PrunekitError, match="'input_dtype' must be one of float32, int64, int32"):
+        load_checkpoint(tmp_path / "ck", model=EmbNet())
+
+
+def test_a_zoo_model_saves_without_an_input_shape_given(tmp_path):
+    """create_model records the input (channels and size): save needs nothing more."""
+    prunekit.save(prunekit.create_model("lenet", 10, 1, 8), tmp_path / "ck")
+    assert load_checkpoint(tmp_path / "ck").input_shape == (1, 8, 8)

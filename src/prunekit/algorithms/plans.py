@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from prunekit.io import attach_input_shape, attach_plan, plan_of
+from prunekit.io.checkpoint import attach_input_dtype
 from prunekit.models import attach_spec, spec_of
 from prunekit.structure import GroupPlan, ModelStructure, PruningPlan
 
@@ -37,5 +39,7 @@ def carry_metadata(original: nn.Module, pruned: nn.Module, structure: ModelStruc
     if spec is not None:
         attach_spec(pruned, spec)
     attach_input_shape(pruned, tuple(example_inputs.shape[1:]))
+    if torch.is_tensor(example_inputs) and not example_inputs.is_floating_point():  # token ids
+        attach_input_dtype(pruned, example_inputs.dtype)
     attach_plan(pruned, compose_plans(plan_of(original), structure.plan.to_dict()))
     return pruned

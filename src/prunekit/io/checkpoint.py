@@ -48,6 +48,24 @@ def attach_plan(model: nn.Module, plan: dict | None) -> nn.Module:
     return model
 
 
+INPUT_DTYPE_ATTR = "_prunekit_input_dtype"
+
+
+def input_dtype_of(model: nn.Module) -> torch.dtype:
+    """The type of the inputs ``model`` was pruned on (recorded by the pruning code; default float32)."""
+    return getattr(model, INPUT_DTYPE_ATTR, torch.float32)
+
+
+def attach_input_dtype(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Record the input type (token ids: an integer type) on ``model``; returns ``model``."""
+    setattr(model, INPUT_DTYPE_ATTR, dtype)
+    return model
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
 def input_shape_of(model: nn.Module) -> tuple[int, ...] | None:
     """The (C, H, W) input shape recorded on ``model``, if any."""
     return getattr(model, INPUT_ATTR, None)
@@ -70,10 +88,11 @@ class Checkpoint:
     plan: dict | None
     metrics: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    input_dtype: torch.dtype = torch.float32
 
     def example_inputs(self, batch_size: int = 1) -> torch.Tensor:
-        """A zero batch of the model's input shape."""
-        return torch.zeros(batch_size, *self.input_shape)
+        """A zero batch of the model's input shape and type."""
+        return torch.zeros(batch_size, *self.input_shape, dtype=self.input_dtype)
 
 
 def save_checkpoint(
@@ -97,6 +116,8 @@ def save_checkpoint(
     spec = spec or spec_of(model)
     plan = plan if plan is not None else plan_of(model)
     input_shape = input_shape if input_shape is not None else input_shape_of(model)
+    if input_shape is None and spec is not None and len(spec.input_size) == 2:  # a create_model image model
+        input_shape = (spec.in_channels, *spec.input_size)
     if input_shape is None:
         raise PrunekitError("save needs the model's input shape (C, H, W): pass input_shape=")
     description = {
@@ -105,6 +126,7 @@ def save_checkpoint(
         "model": spec.to_dict() if spec else None,
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "input_shape": [int(s) for s in input_shape],
+        **({"input_dtype": _dtype_name(input_dtype_of(model))} if input_dtype_of(model) != torch.float32 else {}),
         "plan": plan,
         "meta": meta or {},
     }
@@ -192,6 +214,7 @@ def load_checkpoint(
     origin = f"checkpoint {directory / DESCRIPTION}"
     spec = ModelSpec.from_dict(desc["model"], origin) if desc.get("model") is not None else None
     input_shape = tuple(desc["input_shape"])
+    dtype = getattr(torch, desc.get("input_dtype", "float32"))  # one of INPUT_DTYPES: checked on reading
     if model is None:
         if spec is None:
             raise PrunekitError(
@@ -207,7 +230,7 @@ def load_checkpoint(
     if plan:
         from prunekit.structure import PruningPlan, apply_plan
 
-        apply_plan(model, torch.zeros(1, *input_shape), PruningPlan.from_dict(plan))
+        apply_plan(model, torch.zeros(1, *input_shape, dtype=dtype), PruningPlan.from_dict(plan))
     try:
         load_model(model, str(directory / WEIGHTS), strict=True)
     except (RuntimeError, KeyError, ValueError) as err:
@@ -216,5 +239,7 @@ def load_checkpoint(
     model.eval()
     attach_plan(model, plan)
     attach_input_shape(model, input_shape)
+    if dtype != torch.float32:
+        attach_input_dtype(model, dtype)
     metrics = read_json(directory / METRICS) if (directory / METRICS).is_file() else {}
-    return Checkpoint(model, directory, spec, input_shape, plan, metrics, desc.get("meta", {}))
+    return Checkpoint(model, directory, spec, input_shape, plan, metrics, desc.get("meta", {}), dtype)

@@ -9,6 +9,8 @@ from typing import Any
 from prunekit.errors import PrunekitError
 
 DAMAGED = "the file was edited or damaged: restore it, or write the checkpoint again"
+INPUT_DTYPES = ("float32", "int64", "int32")
+"""The input types a checkpoint may record (``input_dtype``; absent means float32): integers for token ids."""
 
 
 def check_weights_file(path: str | Path) -> None:
@@ -33,6 +35,9 @@ def check_description(desc: dict[str, Any], path: str | Path) -> None:
     if not _positive_ints(desc.get("input_shape")):
         raise PrunekitError(f"{path}: 'input_shape' must be a list of positive integers, got "
                             f"{desc.get('input_shape')!r}; {DAMAGED}")
+    if desc.get("input_dtype", "float32") not in INPUT_DTYPES:
+        raise PrunekitError(f"{path}: 'input_dtype' must be one of {', '.join(INPUT_DTYPES)}, got "
+                            f"{desc.get('input_dtype')!r}; {DAMAGED}")
     for key in ("model", "plan"):
         if desc.get(key) is not None and not isinstance(desc[key], dict):
             raise PrunekitError(f"{path}: {key!r} must be a JSON object or null; {DAMAGED}")
