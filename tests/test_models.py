@@ -1,5 +1,6 @@
 """The model zoo and the other ways to name a model."""
 
+import re
 import sys
 
 import pytest
@@ -93,3 +94,15 @@ def test_registering_a_new_model_is_one_decorated_function():
         assert prunekit.create_model("test_only_tiny", 4, 1, 8)(torch.randn(2, 1, 8, 8)).shape == (2, 4)
     finally:
         MODELS._items.pop("test_only_tiny")
+
+
+@pytest.mark.parametrize("args,kwargs,fault", [
+    (("lenet", -3, 1, 8), {}, "num_classes must be a positive integer, got -3"),
+    (("lenet", 10, 0, 8), {}, "in_channels must be a positive integer, got 0"),
+    (("lenet", 10, 1, (8, 0)), {}, "input_size must be a positive integer, got 0"),
+    (("vgg11", 10, 1, 8), {"width_mult": float("nan")}, "width_mult=nan is not a finite number"),
+    (("resnet20", 10, 1, 8), {"width": 0}, "has a layer of no width"),
+])
+def test_create_model_refuses_sizes_that_build_no_network(args, kwargs, fault):
+    with pytest.raises(PrunekitError, match=re.escape(fault)):
+        prunekit.create_model(*args, **kwargs)

@@ -3,6 +3,7 @@ and a user's own ``package.module:function`` factory."""
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,20 @@ def _size2(input_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return (int(h), int(w))
 
 
+def _check_arguments(name: str, num_classes: Any, in_channels: Any, size: tuple[int, int],
+                     kwargs: dict[str, Any]) -> None:
+    """Refuse sizes below 1 and arguments that are not finite numbers, naming them (before any model is built)."""
+    for label, value in (("num_classes", num_classes), ("in_channels", in_channels), ("input_size", size[0]),
+                         ("input_size", size[1])):
+        if value is None and label == "num_classes":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise PrunekitError(f"{name}: {label} must be a positive integer, got {value!r}")
+    for key, value in kwargs.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PrunekitError(f"{name}: argument {key}={value} is not a finite number")
+
+
 def list_models() -> list[str]:
     """The zoo's model names (``SOURCE:NAME`` for the sources of :data:`MODEL_SOURCES` and
     ``package.module:function`` are accepted too)."""
@@ -101,15 +116,28 @@ def create_model(
     ``weights_only=True``): see :func:`prunekit.models.weights.load_weights`.
     """
     size = _size2(input_size)
-    if is_user_factory(name):
-        built: Any = call_factory(name, num_classes, in_channels, size, **kwargs)
-    else:
-        prefix, rest = split_name(name)
-        built = MODEL_SOURCES.get(prefix)(rest, num_classes, in_channels, size, dict(kwargs))
+    _check_arguments(name, num_classes, in_channels, size, kwargs)
+    try:
+        if is_user_factory(name):
+            built: Any = call_factory(name, num_classes, in_channels, size, **kwargs)
+        else:
+            prefix, rest = split_name(name)
+            built = MODEL_SOURCES.get(prefix)(rest, num_classes, in_channels, size, dict(kwargs))
+    except (RuntimeError, ValueError, ZeroDivisionError) as err:
+        if isinstance(err, RuntimeError) and _allocation_failed(err):
+            raise  # build_model names the file that asked for it
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        extra = f" and {kwargs}" if kwargs else ""
+        raise PrunekitError(f"{name} cannot be built with num_classes {num_classes}, in_channels {in_channels}, "
+                            f"input_size {list(size)}{extra}: {first}") from None
     if isinstance(built, Built):
         model, name, kwargs = built.model, built.name, built.kwargs
     else:
         model = built
+    empty = next((n for n, p in model.named_parameters() if p.numel() == 0), None) if isinstance(model, nn.Module) else None
+    if empty is not None:
+        raise PrunekitError(f"{name} with {kwargs or 'its defaults'} has a layer of no width ({empty}): give arguments "
+                            "that leave every layer at least one channel")
     if weights is not None:
         from prunekit.models.weights import load_weights
 
