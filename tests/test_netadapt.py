@@ -164,3 +164,28 @@ def test_resume_with_the_other_budget_form_replaces_the_saved_budget(lenet, digi
     saved = json.loads((tmp_path / "w" / "config.json").read_text())["netadapt"]
     assert (saved["budget"], saved["budget_ratio"]) == (0.8 * base, None)
     assert result.metrics["macs"] <= 0.8 * base
+
+
+def test_the_api_refuses_what_it_cannot_use_in_one_line_and_leaves_no_folder(tmp_path, monkeypatch):
+    import glob
+    import tempfile
+
+    import prunekit
+    from prunekit import NetAdapt
+    from prunekit.errors import PrunekitError
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a run without work_dir makes its folder
+    model, x = prunekit.create_model("lenet", 10, 1, 8), torch.zeros(2, 1, 8, 8)
+    (tmp_path / "afile").write_text("x")
+    for evaluate, kwargs, fault in [
+        (lambda m: None, {}, "evaluate/score must return a finite number"),
+        (lambda m: float("nan"), {}, "got nan"),
+        (lambda m: {"loss": 1.0}, {}, "mapping with 'accuracy'"),
+        (lambda m: 0.5, {"work_dir": tmp_path / "afile"}, "afile is a file, not a folder"),
+    ]:
+        with pytest.raises(PrunekitError, match=fault):
+            NetAdapt(model, x, finetune=lambda m, i: None, evaluate=evaluate, budget_ratio=0.7, progress=False,
+                     log=lambda s: None, **kwargs).run()
+    with pytest.raises(PrunekitError, match="example_inputs must be one tensor"):
+        prunekit.prune(model, (x, x), ratio=0.3)
+    assert not glob.glob(str(tmp_path / "netadapt-*"))  # failed starts leave no temporary folder

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from prunekit.algorithms.plans import carry_metadata
+from prunekit.algorithms.plans import carry_metadata, one_input
 from prunekit.algorithms.selection import global_counts, global_order, local_counts, lowest, search_budget
 from prunekit.criteria import get_criterion, needs_gradients, score_group
 from prunekit.errors import PrunekitError
@@ -147,6 +147,7 @@ def prune(
     multiples of it.
     """
     get_criterion(criterion)  # first: its error lists the valid criteria
+    example_inputs = one_input(example_inputs)
     # the settings checked as PruneConfig checks them (types, finite numbers, ranges), the CLI and YAML's way
     PruneConfig(criterion=criterion, ratio=ratio, budget_ratio=budget_ratio, budget=budget, resource=resource,
                 scope=scope, round_to=round_to, exclude=list(exclude or ()), attention=attention, threshold=threshold,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
+from prunekit.errors import PrunekitError
 from prunekit.io import attach_input_shape, attach_plan, plan_of
 from prunekit.io.checkpoint import attach_input_dtype
 from prunekit.models import attach_spec, spec_of
@@ -31,6 +34,18 @@ def compose_plans(earlier: dict | None, later: dict) -> dict:
     # only takes groups away, so every group either plan pruned is one of the original's under the intersection)
     exclude = tuple(e for e in first.exclude if e in second.exclude)
     return PruningPlan(groups, exclude, second.round_to, first.attention).to_dict()
+
+
+def one_input(example_inputs: Any) -> torch.Tensor:
+    """The example batch as one tensor (a tuple or list of one tensor is unpacked): a checkpoint records one input
+    shape, so a model of several inputs is refused here, before any work, in one line."""
+    if isinstance(example_inputs, (tuple, list)) and len(example_inputs) == 1:
+        example_inputs = example_inputs[0]
+    if not torch.is_tensor(example_inputs) or example_inputs.dim() < 1:
+        kind = f"{type(example_inputs).__name__} of {len(example_inputs)}" if isinstance(example_inputs, (tuple, list)) \
+            else type(example_inputs).__name__
+        raise PrunekitError(f"example_inputs must be one tensor, a batch of inputs (N, C, H, W or N, L); got {kind}")
+    return example_inputs
 
 
 def carry_metadata(original: nn.Module, pruned: nn.Module, structure: ModelStructure, example_inputs) -> nn.Module:

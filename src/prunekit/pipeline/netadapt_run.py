@@ -4,6 +4,7 @@ checkpoint, resume), progress bars and log lines."""
 from __future__ import annotations
 
 import copy
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +18,9 @@ from prunekit.algorithms.netadapt import (
     CandidateResult, NetAdaptConfig, NetAdaptEvents, NetAdaptResult, NetAdaptSearch, ResumePoint, Task,
 )
 from prunekit.errors import PrunekitError
+from prunekit.algorithms.plans import one_input
 from prunekit.io import attach_input_shape, plan_of
+from prunekit.io.output import check_writable
 from prunekit.models import spec_of
 from prunekit.pipeline.lut_guard import TableGuard
 from prunekit.pipeline.workdir import WorkDir
@@ -123,8 +126,12 @@ class NetAdapt:
                  resume: bool = False, executor=None, metric=None, progress: bool = True,
                  log: Callable[[str], None] = print, meta: dict[str, Any] | None = None,
                  config: NetAdaptConfig | None = None, metric_name: str = "accuracy", **options: Any) -> None:
-        self.model, self.example_inputs = model, example_inputs
+        self.model, self.example_inputs = model, one_input(example_inputs)
         self.task = Task(finetune, evaluate, score, calibration_data)
+        if work_dir is not None:
+            check_writable(Path(work_dir), "work_dir")  # not a file, not under one, writable
+            if Path(work_dir).exists() and not Path(work_dir).is_dir():
+                raise PrunekitError(f"work_dir {work_dir} is a file, not a folder: choose another work_dir")
         given_work = WorkDir(work_dir) if work_dir is not None else None
         self.resume = resume and given_work is not None and given_work.exists()
         self.executor, self.metric, self.progress, self.log = executor, metric, progress, log
@@ -134,15 +141,26 @@ class NetAdapt:
         # without a work_dir the run's folder is a new temporary one (result.work_dir), made only once the
         # settings are accepted
         self.work = given_work or WorkDir(tempfile.mkdtemp(prefix="netadapt-"))
-        self.log = self._also_in_folder(log)
-        self.table: TableGuard | None = None
-        if metric is None and TableGuard.applies(self.config):  # --lut FILE changes only if the run completes
-            self.table = TableGuard(self.config, progress, log)
-            metric = self.table.metric()
-        self.search = NetAdaptSearch(model, example_inputs, self.config, self.task, metric=metric, executor=executor,
-                                     events=self._events(), resume=self._resume_point() if self.resume else None,
-                                     progress=progress)
-        self.events.figures = self.search.figures
+        self.temporary = given_work is None
+        try:
+            self.log = self._also_in_folder(log)
+            self.table: TableGuard | None = None
+            if metric is None and TableGuard.applies(self.config):  # --lut FILE changes only if the run completes
+                self.table = TableGuard(self.config, progress, log)
+                metric = self.table.metric()
+            self.search = NetAdaptSearch(model, self.example_inputs, self.config, self.task, metric=metric,
+                                         executor=executor, events=self._events(),
+                                         resume=self._resume_point() if self.resume else None, progress=progress)
+            self.events.figures = self.search.figures
+        except BaseException:
+            self._drop_empty_temporary()
+            raise
+
+    def _drop_empty_temporary(self) -> None:
+        """Remove the temporary working folder this object made when no iteration was kept in it (a failed start
+        leaves nothing behind; a run that got somewhere keeps its folder, result.work_dir, for resume and pick)."""
+        if self.temporary and not self.work.history():
+            shutil.rmtree(self.work.path, ignore_errors=True)
 
     def _also_in_folder(self, log: Callable[[str], None]) -> Callable[[str], None]:
         """``log``, with every line also kept in the working folder's log.txt."""
@@ -188,6 +206,7 @@ class NetAdapt:
         except BaseException as err:
             if self.table is not None:
                 self.table.note(err)
+            self._drop_empty_temporary()
             raise
         if self.table is not None:
             self.table.publish()

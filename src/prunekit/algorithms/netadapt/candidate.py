@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import time
 import traceback
 import zlib
@@ -24,6 +25,7 @@ from prunekit.algorithms.netadapt.config import NetAdaptConfig
 from prunekit.algorithms.plans import carry_metadata
 from prunekit.algorithms.selection import lowest
 from prunekit.criteria import score_group
+from prunekit.errors import PrunekitError
 from prunekit.resources.metric import ResourceMetric
 from prunekit.structure import ModelStructure, analyze
 from prunekit.training import memory_format, seed_everything
@@ -127,11 +129,19 @@ def candidate_seed(seed: int, iteration: int, group: str) -> int:
 
 
 def split_score(value: Any) -> tuple[float, float | None]:
-    """(accuracy, loss or None) from what a scoring function returned (a number or a mapping)."""
-    if isinstance(value, dict):
-        loss = value.get("loss")
-        return float(value["accuracy"]), None if loss is None else float(loss)
-    return float(value), None
+    """(accuracy, loss or None) from what a scoring function returned (a number or a mapping); anything else, or
+    a score that is not a finite number, is one error saying what the function must return."""
+    accuracy, loss = (value.get("accuracy"), value.get("loss")) if isinstance(value, dict) else (value, None)
+    if not _finite_number(accuracy) or not (loss is None or _finite_number(loss)):
+        raise PrunekitError(f"evaluate/score must return a finite number (higher is better) or a mapping with "
+                            f"'accuracy' (and 'loss'), got {value!r}")
+    return float(accuracy), None if loss is None else float(loss)
+
+
+def _finite_number(value: Any) -> bool:
+    if torch.is_tensor(value):
+        value = value.item() if value.numel() == 1 else None
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def analyze_copy(model: nn.Module, example_inputs: torch.Tensor, cfg: NetAdaptConfig) -> ModelStructure:
