@@ -181,3 +181,12 @@ def test_input_model_is_deep_copied():
     twin = copy.deepcopy(model)
     prunekit.prune(model, torch.randn(1, 1, 8, 8), ratio=0.5)
     assert [p.shape for p in model.parameters()] == [p.shape for p in twin.parameters()]
+
+
+def test_a_ratio_that_removes_no_channel_is_refused_not_returned_unpruned():
+    import prunekit
+    from prunekit.errors import PrunekitError
+
+    model = prunekit.create_model("resnet20", 10, 1, 8, width=8)
+    with pytest.raises(PrunekitError, match="ratio 0.3 removes no channel: .* round_to 64"):
+        prunekit.prune(model, torch.zeros(1, 1, 8, 8), ratio=0.3, round_to=64)

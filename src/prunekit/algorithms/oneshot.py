@@ -168,6 +168,11 @@ def prune(
         else:
             total = int(ratio * sum(structure.group(n).channels for n in scores))
             counts = global_counts(structure, global_order(scores), total)
+        if ratio > 0 and not any(counts.values()):
+            widths = sorted({structure.group(n).channels for n in scores})
+            raise PrunekitError(f"ratio {ratio:g} removes no channel: at widths of {widths[0]}-{widths[-1]} channels "
+                                f"with round_to {structure.round_to} no group can lose that share; give a larger "
+                                "ratio or a smaller round_to (--round-to)")
     else:
         counts = _counts_for_budget(structure, scores, example_inputs, scope, resource, budget, budget_ratio)
     for name, k in counts.items():
