@@ -118,6 +118,9 @@ def test_image_folder_dataset(tmp_path):
     assert (len(data.train), len(data.val), len(data.test)) == (10, 2, 4)
     x, y = next(batches(data.train, 4))
     assert x.shape == (4, 3, 32, 32) and y.dtype == torch.long
+    (tmp_path / "imgs" / "train" / "class0" / "loop").symlink_to("..")  # class1's images again, labelled class0
+    with pytest.raises(PrunekitError, match="reached through a link; each image must be listed once"):
+        load_dataset("folder", tmp_path / "imgs", val_size=2)
 
 
 def test_image_folder_needs_train_and_val(tmp_path):

@@ -190,3 +190,14 @@ def test_a_ratio_that_removes_no_channel_is_refused_not_returned_unpruned():
     model = prunekit.create_model("resnet20", 10, 1, 8, width=8)
     with pytest.raises(PrunekitError, match="ratio 0.3 removes no channel: .* round_to 64"):
         prunekit.prune(model, torch.zeros(1, 1, 8, 8), ratio=0.3, round_to=64)
+
+
+def test_gradient_criteria_refuse_labels_the_model_cannot_have_in_one_line():
+    import prunekit
+    from prunekit.errors import PrunekitError
+
+    model, x = prunekit.create_model("lenet", 10, 1, 8), torch.zeros(4, 1, 8, 8)
+    with pytest.raises(PrunekitError, match="label 12 .* model of 10 classes"):
+        prunekit.prune(model, x, ratio=0.3, criterion="taylor", data=[(x, torch.tensor([0, 1, 2, 12]))])
+    with pytest.raises(PrunekitError, match="must be \\(inputs, class labels\\) batches"):
+        prunekit.prune(model, x, ratio=0.3, criterion="taylor", data=[(x, torch.zeros(4, 10))])

@@ -98,7 +98,16 @@ def accumulate_gradients(model: nn.Module, data: Iterable, batches: int) -> None
     model.eval()  # BN statistics stay as trained; gradients still flow
     used = 0
     for x, y in data:
-        F.cross_entropy(model(x), y).backward()
+        out = model(x)
+        if not torch.is_tensor(y) or y.dim() != 1 or y.dtype.is_floating_point or len(y) != len(out):
+            raise PrunekitError(f"the data for gradient-based criteria must be (inputs, class labels) batches: got "
+                                f"labels {tuple(y.shape) if torch.is_tensor(y) else type(y).__name__} for "
+                                f"{len(out)} outputs")
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= out.shape[1]):
+            raise PrunekitError(f"the data for gradient-based criteria has label {int(y.max())} (or "
+                                f"{int(y.min())}) for a model of {out.shape[1]} classes: labels must be 0 to "
+                                f"{out.shape[1] - 1}")
+        F.cross_entropy(out, y).backward()
         used += 1
         if used >= batches:
             break
