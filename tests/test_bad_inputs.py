@@ -99,6 +99,7 @@ def world(tmp_path_factory):
     _json_data(w / "data-nan", classes=10, edit=lambda d: d["data"][3].__setitem__(5, float("nan")))
     _json_data(w / "data-label15", classes=10, edit=lambda d: d["label"].__setitem__(0, 15))
     _json_data(w / "data-label-huge", classes=10, edit=lambda d: d["label"].__setitem__(0, 99999999999))
+    _json_data(w / "data-label-name", classes=3, edit=lambda d: d["label"].__setitem__(1, "cat"))
     _json_data(w / "data-label2.5", classes=10, edit=lambda d: d["label"].__setitem__(0, 2.5))
     _json_data(w / "data-3class")
     _json_data(w / "data-12class", classes=12)
@@ -153,6 +154,8 @@ CASES = {
     "train-label-15": ("train --model lenet --dataset json --data-dir {w}/data-label15 --out {w}/o", "label 15"),
     "train-label-huge": ("train --model lenet --dataset json --data-dir {w}/data-label-huge --out {w}/o",
                          "label 99999999999"),
+    "train-label-name": ("train --model lenet --dataset json --data-dir {w}/data-label-name --out {w}/o",
+                         "label 1 is 'cat'"),
     "train-label-2.5": ("train --model lenet --dataset json --data-dir {w}/data-label2.5 --out {w}/o", "label 2.5"),
     "train-yaml-syntax": ("train --config {w}/syntax.yaml --model lenet --out {w}/o", "syntax.yaml"),
     "train-yaml-quoted-no": ("train --config {w}/quoted-no.yaml --model lenet --out {w}/o",

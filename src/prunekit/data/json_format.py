@@ -34,6 +34,10 @@ def _tensor(path: Path, data: list, labels: list, shape: list[int]) -> tuple[tor
         raise PrunekitError(f"{path}: {len(data)} rows of data but {len(labels)} labels")
     if not data:
         raise PrunekitError(f"{path}: no samples")
+    odd = next((i for i, v in enumerate(labels) if isinstance(v, bool) or not isinstance(v, (int, float))), None)
+    if odd is not None:
+        raise PrunekitError(f"{path}: label {odd} is {labels[odd]!r}; labels must be class indices 0 to N-1 "
+                            "(map names to numbers first)")
     size = shape[0] * shape[1] * shape[2]
     bad = next((i for i, row in enumerate(data) if not isinstance(row, list) or len(row) != size), None)
     if bad is not None:
