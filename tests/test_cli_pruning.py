@@ -204,7 +204,7 @@ def test_run_resume_keeps_finished_steps_and_runs_the_rest(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "r/base was made with other settings (train.epochs: 0.3 then, 0.4 now)" in err
     other = [*args[:args.index("--percent") + 1], "0.5", *args[args.index("--percent") + 2:]]
     assert main([*other, "--resume"]) == 2
-    assert "r/pruned was made with other settings (prune.ratio: 0.3 then, 0.5 now)" in capsys.readouterr().err
+    assert "r/pruned was made with other settings (pruning.ratio: 0.3 then, 0.5 now)" in capsys.readouterr().err
     assert not (tmp_path / "r" / "finetuned").exists()
 
 
@@ -219,5 +219,8 @@ def test_run_resume_keeps_steps_made_by_separate_commands_with_the_same_settings
     capsys.readouterr()
     assert main(["run", "--config", str(config), "--resume", "--quiet"]) == 0  # every step kept
     assert capsys.readouterr().out.count("is finished: kept (--resume)") == 3
+    # what a step uses is compared, not how it was asked for: the data named again as step 1 recorded it
+    assert main(["run", "--config", str(config), "--resume", "--dataset", "digits", "--quiet"]) == 0
+    capsys.readouterr()
     assert main(["run", "--config", str(config), "--resume", "--finetune-epochs", "0.4", "--quiet"]) == 2
-    assert "a/finetuned was made with other settings (finetune_given.epochs: 0.3 then, 0.4 now)" in capsys.readouterr().err
+    assert "a/finetuned was made with other settings (train.epochs: 0.3 then, 0.4 now)" in capsys.readouterr().err

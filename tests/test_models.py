@@ -106,3 +106,9 @@ def test_registering_a_new_model_is_one_decorated_function():
 def test_create_model_refuses_sizes_that_build_no_network(args, kwargs, fault):
     with pytest.raises(PrunekitError, match=re.escape(fault)):
         prunekit.create_model(*args, **kwargs)
+
+
+def test_create_model_takes_numpy_integers_for_sizes():
+    np = pytest.importorskip("numpy")
+    model = prunekit.create_model("lenet", np.int64(10), np.int32(1), 8)
+    assert spec_of(model).num_classes == 10

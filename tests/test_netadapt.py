@@ -189,3 +189,8 @@ def test_the_api_refuses_what_it_cannot_use_in_one_line_and_leaves_no_folder(tmp
     with pytest.raises(PrunekitError, match="example_inputs must be one tensor"):
         prunekit.prune(model, (x, x), ratio=0.3)
     assert not glob.glob(str(tmp_path / "netadapt-*"))  # failed starts leave no temporary folder
+
+    from prunekit.algorithms.netadapt.candidate import split_score
+
+    np = pytest.importorskip("numpy")
+    assert split_score(np.float32(0.5)) == (0.5, None) and split_score({"accuracy": np.float64(0.25), "loss": 1}) == (0.25, 1.0)

@@ -199,5 +199,7 @@ def test_gradient_criteria_refuse_labels_the_model_cannot_have_in_one_line():
     model, x = prunekit.create_model("lenet", 10, 1, 8), torch.zeros(4, 1, 8, 8)
     with pytest.raises(PrunekitError, match="label 12 .* model of 10 classes"):
         prunekit.prune(model, x, ratio=0.3, criterion="taylor", data=[(x, torch.tensor([0, 1, 2, 12]))])
-    with pytest.raises(PrunekitError, match="must be \\(inputs, class labels\\) batches"):
-        prunekit.prune(model, x, ratio=0.3, criterion="taylor", data=[(x, torch.zeros(4, 10))])
+    with pytest.raises(PrunekitError, match="does not fit the model's outputs \\(4, 10\\)"):
+        prunekit.prune(model, x, ratio=0.3, criterion="taylor", data=[(x, torch.zeros(3, dtype=torch.long))])
+    # soft labels (class probabilities) are targets cross-entropy takes
+    prunekit.prune(model, x, ratio=0.3, criterion="taylor", data=[(x, torch.full((4, 10), 0.1))])

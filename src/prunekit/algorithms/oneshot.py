@@ -14,7 +14,7 @@ from torch import nn
 from prunekit.algorithms.plans import carry_metadata, one_input
 from prunekit.algorithms.selection import global_counts, global_order, local_counts, lowest, search_budget
 from prunekit.criteria import get_criterion, needs_gradients, score_group
-from prunekit.errors import PrunekitError
+from prunekit.errors import PrunekitError, first_line
 from prunekit.resources.metric import RESOURCES, MetricContext, list_resources, make_metric
 from prunekit.settings import Settings, setting
 from prunekit.structure import ModelStructure, analyze
@@ -99,15 +99,17 @@ def accumulate_gradients(model: nn.Module, data: Iterable, batches: int) -> None
     used = 0
     for x, y in data:
         out = model(x)
-        if not torch.is_tensor(y) or y.dim() != 1 or y.dtype.is_floating_point or len(y) != len(out):
-            raise PrunekitError(f"the data for gradient-based criteria must be (inputs, class labels) batches: got "
-                                f"labels {tuple(y.shape) if torch.is_tensor(y) else type(y).__name__} for "
-                                f"{len(out)} outputs")
-        if len(y) and (int(y.min()) < 0 or int(y.max()) >= out.shape[1]):
-            raise PrunekitError(f"the data for gradient-based criteria has label {int(y.max())} (or "
-                                f"{int(y.min())}) for a model of {out.shape[1]} classes: labels must be 0 to "
-                                f"{out.shape[1] - 1}")
-        F.cross_entropy(out, y).backward()
+        if torch.is_tensor(y) and not y.dtype.is_floating_point and y.numel():  # class indices (labels, masks)
+            bad = y[(y < 0) | (y >= out.shape[1])]
+            if bad.numel():
+                raise PrunekitError(f"the data for gradient-based criteria has label {int(bad[0])} for a model of "
+                                    f"{out.shape[1]} classes: labels must be 0 to {out.shape[1] - 1}")
+        try:
+            loss = F.cross_entropy(out, y)
+        except (RuntimeError, ValueError, TypeError) as err:
+            raise PrunekitError(f"the data for gradient-based criteria does not fit the model's outputs "
+                                f"{tuple(out.shape)}: {first_line(err)}") from None
+        loss.backward()
         used += 1
         if used >= batches:
             break
@@ -179,9 +181,9 @@ def prune(
             counts = global_counts(structure, global_order(scores), total)
         if ratio > 0 and not any(counts.values()):
             widths = sorted({structure.group(n).channels for n in scores})
+            fix = "a larger ratio" + (" or a smaller round_to (--round-to)" if structure.round_to > 1 else "")
             raise PrunekitError(f"ratio {ratio:g} removes no channel: at widths of {widths[0]}-{widths[-1]} channels "
-                                f"with round_to {structure.round_to} no group can lose that share; give a larger "
-                                "ratio or a smaller round_to (--round-to)")
+                                f"with round_to {structure.round_to} no group can lose that share; give {fix}")
     else:
         counts = _counts_for_budget(structure, scores, example_inputs, scope, resource, budget, budget_ratio)
     for name, k in counts.items():

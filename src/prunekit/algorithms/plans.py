@@ -8,8 +8,7 @@ import torch
 from torch import nn
 
 from prunekit.errors import PrunekitError
-from prunekit.io import attach_input_shape, attach_plan, plan_of
-from prunekit.io.checkpoint import attach_input_dtype
+from prunekit.io import attach_input_dtype, attach_input_shape, attach_plan, plan_of
 from prunekit.models import attach_spec, spec_of
 from prunekit.structure import GroupPlan, ModelStructure, PruningPlan
 
@@ -42,8 +41,8 @@ def one_input(example_inputs: Any) -> torch.Tensor:
     if isinstance(example_inputs, (tuple, list)) and len(example_inputs) == 1:
         example_inputs = example_inputs[0]
     if not torch.is_tensor(example_inputs) or example_inputs.dim() < 1:
-        kind = f"{type(example_inputs).__name__} of {len(example_inputs)}" if isinstance(example_inputs, (tuple, list)) \
-            else type(example_inputs).__name__
+        several = isinstance(example_inputs, (tuple, list))
+        kind = f"{type(example_inputs).__name__} of {len(example_inputs)}" if several else type(example_inputs).__name__
         raise PrunekitError(f"example_inputs must be one tensor, a batch of inputs (N, C, H, W or N, L); got {kind}")
     return example_inputs
 
@@ -54,7 +53,7 @@ def carry_metadata(original: nn.Module, pruned: nn.Module, structure: ModelStruc
     if spec is not None:
         attach_spec(pruned, spec)
     attach_input_shape(pruned, tuple(example_inputs.shape[1:]))
-    if torch.is_tensor(example_inputs) and not example_inputs.is_floating_point():  # token ids
+    if torch.is_tensor(example_inputs) and example_inputs.dtype != torch.float32:  # token ids, uint8 images...
         attach_input_dtype(pruned, example_inputs.dtype)
     attach_plan(pruned, compose_plans(plan_of(original), structure.plan.to_dict()))
     return pruned

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
         rows.append([h["iteration"], human(h["target"]), human(h["resource"]), f"{h['resource'] / start['resource']:.1%}",
                      f"{h['accuracy']:.4f}", h["group"], h["channels"], ok, f"{h['seconds']:.1f}"])
     header = "val acc" if metric == "accuracy" else f"val {metric}"
-    print(format_table(rows, ["iter", "target", resource_label(resource), "of start", header, "group pruned", "width", "candidates", "s"]))
+    print(format_table(rows, ["iter", "target", resource_label(resource), "of start", header, "group pruned", "width",
+                              "candidates", "s"]))
     plot = plot_tradeoff(history, start, resource, args.plot or Path(args.work_dir) / "tradeoff.png",
                          title=f"NetAdapt: {Path(args.work_dir).name}", metric=metric)
     print(f"plot: {plot}")

@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", nargs="+", type=positive_int, metavar="N",
                    help="--model without --dataset: one input's shape, C H W (or L for token ids); measured in "
                         "resources only")
-    p.add_argument("--num-classes", type=positive_int, help="--model without --dataset: number of classes (default: the model's)")
+    p.add_argument("--num-classes", type=positive_int,
+                   help="--model without --dataset: number of classes (default: the model's)")
     add_weights_arg(p)
     p.add_argument("--out", required=True, help="checkpoint folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it already holds something")

@@ -96,7 +96,8 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
     _budget(args, netadapt)
     if "2" in steps and args.ratio is None and args.budget is None and args.budget_ratio is None:
         raise PrunekitError("step 2 needs --percent (or --ratio, --budget-ratio, --budget)")
-    prune = settings_from_args(PruneConfig, args, criterion="l2" if netadapt else method) if not netadapt else PruneConfig()
+    # --criterion is NetAdapt's flag: a one-shot step's criterion is --method, whatever --criterion says
+    prune = settings_from_args(PruneConfig, args).replace(criterion=method) if not netadapt else PruneConfig()
     if "2" in steps and not netadapt:
         prune.validate()  # before step 1 trains
     step3 = {k: v for k, v in (("epochs", args.finetune_epochs), ("lr", args.longterm_lr)) if v is not None}
@@ -113,7 +114,8 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         executor=executor_from_args(args),
         finetune_given={**{k: v for k, v in train_given.items() if k not in ("epochs", "lr", "sparsity")}, **step3},
         teacher=args.teacher, quantize=settings_from_args(QuantizeConfig, args),
-        quantize_batch=args.latency_batch or 1, quantize_threads=args.threads, batch_size=args.batch_size or DEFAULT_BATCH_SIZE, device=args.device or "cpu",
+        quantize_batch=args.latency_batch or 1, quantize_threads=args.threads,
+        batch_size=args.batch_size or DEFAULT_BATCH_SIZE, device=args.device or "cpu",
         overwrite=args.overwrite, resume=bool(args.resume), progress=not args.quiet)
 
 

@@ -181,7 +181,7 @@ def _check_value(parser: argparse.ArgumentParser, action: argparse.Action, key: 
         except (TypeError, ValueError):
             raise PrunekitError(f"{where}: key {key!r}: {value!r} is not a valid value") from None
     if isinstance(action, argparse._AppendAction) and isinstance(value, dict):  # model_arg: {width: 8}
-        value = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in value.items()]
+        value = [f"{k}={json.dumps(v)}" for k, v in value.items()]  # "8" stays a string, 8 a number
     if (action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction)) and value is not None \
             and not isinstance(value, list):
         value = [value]  # model_arg: width=8, exclude: fc: one item

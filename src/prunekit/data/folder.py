@@ -15,8 +15,9 @@ IMAGE_SIZE = 32
 def check_image_files(samples: list[tuple[str, int]], data_dir: Path) -> None:
     """Refuse the first file that Pillow cannot identify as an image, before any work.
 
-    An image reached twice (through a symbolic link) is refused too. Reads each file's header and chunk structure (``Image.verify``), not its pixels: about 25 us per
-    small PNG (3,500 32x32 PNGs: 0.09 s), so a few thousand images add well under a second to loading.
+    An image reached twice (through a symbolic link) is refused too. Reads each file's header and chunk
+    structure (``Image.verify``), not its pixels: about 25 us per small PNG (3,500 32x32 PNGs: 0.09 s), so
+    a few thousand images add well under a second to loading.
     """
     import struct
 

@@ -24,8 +24,10 @@ from torch import nn
 
 from prunekit.errors import PrunekitError
 from prunekit.io.atomic import atomic_write, read_json, write_json
-from prunekit.io.checks import check_description, check_weights_file
-from prunekit.models.registry import ModelSpec, attach_spec, build_model, parameter_bytes, spec_of
+from prunekit.io.checks import INPUT_DTYPES, check_description, check_weights_file
+from prunekit.models.registry import (
+    ModelSpec, attach_spec, build_model, list_models, parameter_bytes, short_repr, spec_of,
+)
 from prunekit.models.trust import check_trusted
 
 FORMAT = "prunekit-checkpoint"
@@ -57,8 +59,11 @@ def input_dtype_of(model: nn.Module) -> torch.dtype:
 
 
 def attach_input_dtype(model: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """Record the input type (token ids: an integer type) on ``model``; returns ``model``."""
-    setattr(model, INPUT_DTYPE_ATTR, dtype)
+    """Record the input type (token ids: an integer type) on ``model``, when a checkpoint can record it (one of
+    INPUT_DTYPES; other types are not recorded, and loading replays the plan on float32 as before); returns
+    ``model``."""
+    if _dtype_name(dtype) in INPUT_DTYPES:
+        setattr(model, INPUT_DTYPE_ATTR, dtype)
     return model
 
 
@@ -116,7 +121,7 @@ def save_checkpoint(
     spec = spec or spec_of(model)
     plan = plan if plan is not None else plan_of(model)
     input_shape = input_shape if input_shape is not None else input_shape_of(model)
-    if input_shape is None and spec is not None and len(spec.input_size) == 2:  # a create_model image model
+    if input_shape is None and spec is not None and spec.name in list_models():  # the zoo's are image models
         input_shape = (spec.in_channels, *spec.input_size)
     if input_shape is None:
         raise PrunekitError("save needs the model's input shape (C, H, W): pass input_shape=")
@@ -190,7 +195,7 @@ def _check_size_against_weights(spec: ModelSpec, directory: Path, origin: str) -
         return
     wanted = parameter_bytes(spec)
     if wanted is not None and wanted > OVERSIZE_BYTES and wanted > OVERSIZE_RATIO * weights:
-        extra = f", arguments {spec.kwargs}" if spec.kwargs else ""
+        extra = f", arguments {short_repr(spec.kwargs)}" if spec.kwargs else ""
         raise PrunekitError(f"{origin} describes a {spec.name} model of {wanted / 2**30:.1f} GiB (num_classes "
                             f"{spec.num_classes}, in_channels {spec.in_channels}, input_size {list(spec.input_size)}"
                             f"{extra}) beside {weights / 2**20:.1f} MiB of weights; the file is damaged or edited: "

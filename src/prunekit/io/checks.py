@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prunekit.errors import PrunekitError
+from prunekit.errors import PrunekitError, first_line
 
 DAMAGED = "the file was edited or damaged: restore it, or write the checkpoint again"
-INPUT_DTYPES = ("float32", "int64", "int32")
-"""The input types a checkpoint may record (``input_dtype``; absent means float32): integers for token ids."""
+INPUT_DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")
+"""The input types a checkpoint may record (``input_dtype``; absent means float32): token ids, raw uint8 images..."""
 
 
 def check_weights_file(path: str | Path) -> None:
@@ -21,8 +21,7 @@ def check_weights_file(path: str | Path) -> None:
         with safe_open(str(path), "pt") as f:
             f.keys()
     except Exception as err:  # noqa: BLE001  (safetensors raises its own error type)
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise PrunekitError(f"{path} is not a readable safetensors file ({first}); {DAMAGED}") from None
+        raise PrunekitError(f"{path} is not a readable safetensors file ({first_line(err)}); {DAMAGED}") from None
 
 
 def _positive_ints(value: Any) -> bool:

@@ -60,18 +60,15 @@ def check_file_output(out: str | os.PathLike, overwrite: bool = False, option: s
     out = Path(out)
     if out.is_dir():
         raise PrunekitError(f"{option} {out} is a folder: give the file to write, e.g. {out / 'out'}{out.suffix}")
-    existing = existing_ancestor(out)
-    if existing is not None and not existing.is_dir():
-        raise PrunekitError(f"{option} {out}: {existing} is a file, not a folder; choose another {option}")
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise PrunekitError(f"{option} {out}: {existing} is not writable; choose another {option}")
+    _check_parents(out, existing_ancestor(out), option)
     for name, folder in (outside or {}).items():
         if folder is not None and out.resolve().is_relative_to(Path(folder).resolve()):
             raise PrunekitError(f"{option} {out} is inside {name} {folder}, which is never written into: write it "
                                 "elsewhere")
     clean_orphans(out)
     if out.exists() and not overwrite:
-        raise PrunekitError(f"{option} {out} already exists: choose another {option}, or pass --overwrite to replace it")
+        raise PrunekitError(f"{option} {out} already exists: choose another {option}, or pass --overwrite to "
+                            "replace it")
     return out
 
 
@@ -85,7 +82,12 @@ def check_writable(out: Path, option: str = "--out") -> None:
     current folder (or one above it), which would be replaced from inside."""
     if out.resolve() == Path.cwd().resolve() or Path.cwd().resolve().is_relative_to(out.resolve()):
         raise PrunekitError(f"{option} {out} is the current folder or holds it: choose a folder beside it or inside it")
-    existing = out if out.exists() else existing_ancestor(out)
+    _check_parents(out, out if out.exists() else existing_ancestor(out), option)
+
+
+def _check_parents(out: Path, existing: Path | None, option: str) -> None:
+    """Refuse ``out`` when ``existing`` (the output itself, or its nearest existing parent) is a file a path cannot go
+    through, or a folder this user may not write."""
     if existing is None:
         return
     if not existing.is_dir():

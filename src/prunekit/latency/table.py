@@ -260,9 +260,12 @@ class LatencyTable:
                               f"({', '.join(f'{k} {record[k]}' for k in versions)}); timings may differ", stacklevel=2)
         table.entries = {str(k): float(v) for k, v in doc["entries"].items()}
         unfinished = doc.get("unfinished") or {}
-        if not isinstance(unfinished, dict) or not all(isinstance(v, int) for v in unfinished.values()):
+        if not isinstance(unfinished, dict) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                                       for v in unfinished.values()):
             raise PrunekitError(f"{path}: 'unfinished' is not a map of entries to passes (the file was left as it is)")
-        table.unfinished = {str(k): v for k, v in unfinished.items() if k in table.entries}
+        # (a count at or above this platform's passes means done: such an entry is not listed)
+        table.unfinished = {str(k): v for k, v in unfinished.items()
+                            if k in table.entries and v < table.backend.table_trials}
         table.interpolator = Interpolator(table.entries)
         table.calibration = doc.get("calibration") or {}
         table.info = doc.get("info") or {}
@@ -342,8 +345,8 @@ def build_lut(
                 todo[key] = (site, removed)
     passes = table.backend.table_trials
     done = {key: table.unfinished.get(key, 0) if key in table.entries else 0 for key in todo}
-    bar = tqdm(total=sum(passes - min(n, passes) for n in done.values()), desc=f"latency table ({table.platform})", disable=not progress or None,
-               file=sys.stderr, unit="layer")
+    bar = tqdm(total=sum(passes - min(n, passes) for n in done.values()), desc=f"latency table ({table.platform})",
+               disable=not progress or None, file=sys.stderr, unit="layer")
     saved_at = time.monotonic()
     try:
         # the platform's trials of an entry are taken in separate passes over the table: a slow spell of the

@@ -4,6 +4,7 @@ and a user's own ``package.module:function`` factory."""
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,13 +13,14 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from prunekit.errors import PrunekitError, UnknownNameError
+from prunekit.errors import PrunekitError, UnknownNameError, first_line
 from prunekit.models.factory import call_factory
 from prunekit.models.spec import ModelSpec, SourceBuilder, attach_spec, spec_of
 from prunekit.registry import Registry
 
 __all__ = ["MODELS", "MODEL_SOURCES", "Built", "ModelSpec", "attach_spec", "check_model_name", "create_model",
-           "is_user_factory", "list_models", "register_model", "register_model_source", "spec_of"]
+           "is_user_factory", "list_models", "parameter_bytes", "register_model", "register_model_source", "short_repr",
+           "spec_of"]
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 """Zoo models: each factory takes ``num_classes``, ``in_channels``, ``input_size`` (H, W) and options."""
@@ -66,6 +68,12 @@ def _size2(input_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return (int(h), int(w))
 
 
+def short_repr(kwargs: dict[str, Any], limit: int = 120) -> str:
+    """``kwargs`` for a one-line message (a Hugging Face config is hundreds of characters: cut)."""
+    text = repr(kwargs)
+    return text if len(text) <= limit else text[: limit - 4] + " ...}"
+
+
 def _check_arguments(name: str, num_classes: Any, in_channels: Any, size: tuple[int, int],
                      kwargs: dict[str, Any]) -> None:
     """Refuse sizes below 1 and arguments that are not finite numbers, naming them (before any model is built)."""
@@ -73,7 +81,11 @@ def _check_arguments(name: str, num_classes: Any, in_channels: Any, size: tuple[
                          ("input_size", size[1])):
         if value is None and label == "num_classes":
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        try:
+            whole = operator.index(value) if not isinstance(value, bool) else None  # numpy integers too
+        except TypeError:
+            whole = None
+        if whole is None or whole < 1:
             raise PrunekitError(f"{name}: {label} must be a positive integer, got {value!r}")
     for key, value in kwargs.items():
         if isinstance(value, float) and not math.isfinite(value):
@@ -126,18 +138,19 @@ def create_model(
     except (RuntimeError, ValueError, ZeroDivisionError) as err:
         if isinstance(err, RuntimeError) and _allocation_failed(err):
             raise  # build_model names the file that asked for it
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        extra = f" and {kwargs}" if kwargs else ""
+        extra = f" and {short_repr(kwargs)}" if kwargs else ""
         raise PrunekitError(f"{name} cannot be built with num_classes {num_classes}, in_channels {in_channels}, "
-                            f"input_size {list(size)}{extra}: {first}") from None
+                            f"input_size {list(size)}{extra}: {first_line(err)}") from None
     if isinstance(built, Built):
         model, name, kwargs = built.model, built.name, built.kwargs
     else:
         model = built
-    empty = next((n for n, p in model.named_parameters() if p.numel() == 0), None) if isinstance(model, nn.Module) else None
-    if empty is not None:
-        raise PrunekitError(f"{name} with {kwargs or 'its defaults'} has a layer of no width ({empty}): give arguments "
-                            "that leave every layer at least one channel")
+    if isinstance(model, nn.Module):
+        empty = next((n for n, p in model.named_parameters() if p.numel() == 0), None)
+        if empty is not None:
+            given = short_repr(kwargs) if kwargs else "its defaults"
+            raise PrunekitError(f"{name} with {given} has a layer of no width ({empty}): give arguments that leave "
+                                "every layer at least one channel")
     if weights is not None:
         from prunekit.models.weights import load_weights
 
@@ -145,11 +158,16 @@ def create_model(
     return attach_spec(model, ModelSpec(name, num_classes, in_channels, size, dict(kwargs)))
 
 
+META_SOURCES = ("torchvision:", "timm:")
+"""Sources whose models build on the meta device (the zoo's too): others (a YOLO head computes its strides with a
+forward pass) would only fail there, for nothing."""
+
+
 def parameter_bytes(spec: ModelSpec) -> int | None:
     """The bytes of the parameters and buffers of a model of ``spec``, found by building it on torch's ``meta``
-    device (nothing is allocated, nothing is initialised); None where the model cannot be built that way, and
-    for a user's factory (its code runs once, when the model is built for real)."""
-    if is_user_factory(spec.name):
+    device (nothing is allocated, nothing is initialised); None where the model cannot be built that way, for
+    sources not in META_SOURCES and for a user's factory (its code runs once, when the model is built for real)."""
+    if is_user_factory(spec.name) or not (spec.name in MODELS.names() or spec.name.startswith(META_SOURCES)):
         return None
     try:
         with torch.device("meta"), warnings.catch_warnings():
@@ -172,7 +190,7 @@ def build_model(spec: ModelSpec, origin: str | None = None) -> nn.Module:
         if origin is None or not _allocation_failed(err):
             raise
         size = f"num_classes {spec.num_classes}, in_channels {spec.in_channels}, input_size {list(spec.input_size)}"
-        extra = f", arguments {spec.kwargs}" if spec.kwargs else ""
+        extra = f", arguments {short_repr(spec.kwargs)}" if spec.kwargs else ""
         raise PrunekitError(f"{origin} describes a {spec.name} model too large to build in memory ({size}{extra}); "
                             "the file is damaged or edited: restore it or save the checkpoint again") from None
 

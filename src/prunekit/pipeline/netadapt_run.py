@@ -17,8 +17,8 @@ from tqdm import tqdm
 from prunekit.algorithms.netadapt import (
     CandidateResult, NetAdaptConfig, NetAdaptEvents, NetAdaptResult, NetAdaptSearch, ResumePoint, Task,
 )
-from prunekit.errors import PrunekitError
 from prunekit.algorithms.plans import one_input
+from prunekit.errors import PrunekitError
 from prunekit.io import attach_input_shape, plan_of
 from prunekit.io.output import check_writable
 from prunekit.models import spec_of
@@ -130,8 +130,6 @@ class NetAdapt:
         self.task = Task(finetune, evaluate, score, calibration_data)
         if work_dir is not None:
             check_writable(Path(work_dir), "work_dir")  # not a file, not under one, writable
-            if Path(work_dir).exists() and not Path(work_dir).is_dir():
-                raise PrunekitError(f"work_dir {work_dir} is a file, not a folder: choose another work_dir")
         given_work = WorkDir(work_dir) if work_dir is not None else None
         self.resume = resume and given_work is not None and given_work.exists()
         self.executor, self.metric, self.progress, self.log = executor, metric, progress, log

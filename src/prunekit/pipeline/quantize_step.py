@@ -9,8 +9,12 @@ import torch
 from prunekit.pipeline.run import RunPlan, previous, register_step
 
 
-@register_step("4", "quantized", "int8 (ONNX)",
-               settings=("data_given", "quantize", "quantize_batch", "quantize_threads"))
+def _quantize_settings(plan: RunPlan) -> dict[str, Any]:
+    return {"data": plan.data_for(previous(plan, "4")), "quantize": plan.quantize, "batch": plan.quantize_batch,
+            "threads": plan.quantize_threads or torch.get_num_threads()}
+
+
+@register_step("4", "quantized", "int8 (ONNX)", settings=_quantize_settings)
 def quantize_step(plan: RunPlan) -> dict[str, Any]:
     """Quantize the fine-tuned network (or the last step's) to int8; the row shows the int8 file's test figure."""
     from prunekit.deploy.checkpoint import quantize_checkpoint

@@ -76,20 +76,21 @@ class Step:
     folder: str
     label: str
     run: Callable[[RunPlan], dict[str, Any]]
-    settings: tuple[str, ...] = ()
-    """The RunPlan fields that shape what the step writes (recorded with it, compared on --resume)."""
+    settings: Callable[[RunPlan], dict[str, Any]] | None = None
+    """The settings the step's result depends on, as it will use them (recorded with it, compared on --resume)."""
 
 
 STEPS: Registry[Any] = Registry("pipeline step")
 
 
-def register_step(number: str, folder: str, label: str,
-                  settings: tuple[str, ...] = ()) -> Callable[[Callable[[RunPlan], dict]], Callable]:
-    """Decorator: register ``fn(plan) -> metrics`` as pipeline step ``number`` writing ``folder``; ``settings``
-    names the RunPlan fields its result depends on."""
+def register_step(number: str, folder: str, label: str, settings: Callable[[RunPlan], dict[str, Any]] | None = None
+                  ) -> Callable[[Callable[[RunPlan], dict]], Callable]:
+    """Decorator: register ``fn(plan) -> metrics`` as pipeline step ``number`` writing ``folder``; ``settings(plan)``
+    gives what its result depends on, resolved as the step resolves it (the data a checkpoint recorded with the
+    options given on top, a recipe with its defaults), so that --resume compares what the step would do."""
 
     def add(fn: Callable[[RunPlan], dict]) -> Callable[[RunPlan], dict]:
-        STEPS.register(number)(Step(folder, label, fn, tuple(settings)))  # type: ignore[arg-type]
+        STEPS.register(number)(Step(folder, label, fn, settings))  # type: ignore[arg-type]
         return fn
 
     return add
@@ -166,11 +167,12 @@ RUN_SETTINGS = "run_settings.json"
 
 
 def step_settings(plan: RunPlan, step: str) -> dict[str, Any]:
-    """The settings of ``plan`` that shape what ``step`` itself does, as plain JSON values (the steps before it
-    are compared on their own folders: a step is kept only after the ones it reads were kept or made again)."""
-    values = {n: getattr(plan, n).to_dict() if hasattr(getattr(plan, n), "to_dict") else getattr(plan, n)
-              for n in STEPS.get(step).settings}
-    return json.loads(json.dumps(values, default=str, sort_keys=True))
+    """The settings that shape what ``step`` itself does, as plain JSON values (the steps before it are compared
+    on their own folders: a step is kept only after the ones it reads were kept or made again)."""
+    read = STEPS.get(step).settings
+    values = read(plan) if read is not None else {}
+    plain = {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in values.items()}
+    return json.loads(json.dumps(plain, default=str, sort_keys=True))
 
 
 def record_settings(plan: RunPlan, step: str) -> None:

@@ -13,7 +13,7 @@ from torch import nn
 
 from prunekit.data import DataBundle
 from prunekit.data.validate import check_fits
-from prunekit.errors import PrunekitError
+from prunekit.errors import PrunekitError, first_line
 from prunekit.io.output import check_output, staged_output, staging_dir
 from prunekit.io import (
     Checkpoint, attach_input_shape, load_checkpoint, read_description, read_json, save_checkpoint, write_json,
@@ -226,9 +226,8 @@ def build_source(
             try:
                 metrics = count(model, x).to_dict()
             except (RuntimeError, ValueError, TypeError, IndexError) as err:
-                first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
                 raise PrunekitError(f"{model_name} does not take an input of shape {list(shape)} (--input-shape): "
-                                    f"{first}") from None
+                                    f"{first_line(err)}") from None
         else:
             metrics = model_metrics(model, data)
     meta = {"data": data_cfg.to_dict() if data_cfg else None, "source": model_name,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import numbers
 import time
 import traceback
 import zlib
@@ -141,7 +142,7 @@ def split_score(value: Any) -> tuple[float, float | None]:
 def _finite_number(value: Any) -> bool:
     if torch.is_tensor(value):
         value = value.item() if value.numel() == 1 else None
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def analyze_copy(model: nn.Module, example_inputs: torch.Tensor, cfg: NetAdaptConfig) -> ModelStructure:
