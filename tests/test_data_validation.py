@@ -124,8 +124,12 @@ def test_empty_splits(loader):
     with pytest.raises(PrunekitError, match=r"test split is empty"):
         load_dataset("fake")
     loader["raw"] = _raw(n=5)
-    with pytest.raises(PrunekitError, match=r"--val-size 0.05 of its 5 training samples leaves an empty validation split"):
+    with pytest.raises(PrunekitError, match=r"--val-size 0.05 of its 5 training samples leaves an empty validation "
+                                            r"split; pass a count, e.g. --val-size 1"):
         load_dataset("fake", val_size=0.05)
+    loader["raw"] = _raw(n=1)
+    with pytest.raises(PrunekitError, match=r"of its 1 training samples .* give more training samples"):
+        load_dataset("fake", val_size=0.5)
     with pytest.raises(PrunekitError, match=r"--val-size: val_size 5 leaves no training data"):
         load_dataset("fake", val_size=5)
     assert len(load_dataset("fake", val_size=0).val) == 0  # asked for none: fine

@@ -187,8 +187,11 @@ def check_splits(data: DataBundle, val_size: float | int) -> None:
     if len(data.test) == 0:  # type: ignore[arg-type]
         raise PrunekitError(f"dataset {data.name}: the test split is empty; raise --test-subset")
     if len(data.val) == 0 and val_size:  # type: ignore[arg-type]
-        raise PrunekitError(f"dataset {data.name}: --val-size {val_size} of its {len(data.train)} training samples "
-                            "leaves an empty validation split; pass a count, e.g. --val-size 10")
+        n = len(data.train)  # type: ignore[arg-type]
+        fix = (f"pass a count, e.g. --val-size {max(1, n // 10)}" if n >= 2 else
+               "give more training samples (a validation split needs one besides those trained on), or --val-size 0")
+        raise PrunekitError(f"dataset {data.name}: --val-size {val_size} of its {n} training samples leaves an "
+                            f"empty validation split; {fix}")
 
 
 def check_fits(data: DataBundle, input_shape: tuple, num_classes: int | None, source: str) -> None:
