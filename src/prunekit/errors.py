@@ -12,7 +12,7 @@ class UnknownNameError(PrunekitError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def first_line(err: BaseException, limit: int = 200) -> str:
-    """The first line of ``err``'s message (its type's name when it has none), at most ``limit`` characters: what a
-    one-line error quotes of a library's error."""
+def first_line(err: BaseException, limit: int | None = 200) -> str:
+    """The first line of ``err``'s message (its type's name when it has none), at most ``limit`` characters (None:
+    all of it): what a one-line error quotes of a library's error."""
     return (str(err).strip().splitlines() or [type(err).__name__])[0][:limit]

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator
 import yaml
 
 from prunekit.algorithms.netadapt import TINYNN_ALIASES, NetAdaptConfig
-from prunekit.errors import PrunekitError
+from prunekit.errors import PrunekitError, first_line
 from prunekit.executors import ExecutorConfig, make_executor
 from prunekit.latency.table import check_table_path
 from prunekit.pipeline.context import DataConfig
@@ -138,8 +138,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise PrunekitError(f"config file {path} is not valid YAML: {first}") from None
+        raise PrunekitError(f"config file {path} is not valid YAML: {first_line(err, None)}") from None
     if not isinstance(doc, dict):
         raise PrunekitError(f"config file {path} must be a mapping of option: value")
     return {str(k).replace("-", "_"): v for k, v in doc.items()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator
 
 from prunekit.algorithms.netadapt import CandidateJob, CandidateResult, IterationInput
-from prunekit.errors import PrunekitError
+from prunekit.errors import PrunekitError, first_line
 from prunekit.executors.registry import ExecutorConfig, register_executor
 
 
@@ -82,9 +82,9 @@ class RayExecutor:
                     try:
                         yield ray.get(ref)
                     except ray.exceptions.RayError as err:
-                        first = str(err).strip().splitlines()[0][:300]
                         yield CandidateResult(job.group, "failed", job.remove,
-                                              error=f"{type(err).__name__} after {self.max_retries} retries: {first}")
+                                              error=f"{type(err).__name__} after {self.max_retries} retries: "
+                                                    f"{first_line(err, 300)}")
         finally:
             for ref in pending:  # interrupted (Ctrl-C): stop the rest
                 ray.cancel(ref, force=True)

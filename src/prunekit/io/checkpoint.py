@@ -125,13 +125,14 @@ def save_checkpoint(
         input_shape = (spec.in_channels, *spec.input_size)
     if input_shape is None:
         raise PrunekitError("save needs the model's input shape (C, H, W): pass input_shape=")
+    dtype = input_dtype_of(model)
     description = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "model": spec.to_dict() if spec else None,
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "input_shape": [int(s) for s in input_shape],
-        **({"input_dtype": _dtype_name(input_dtype_of(model))} if input_dtype_of(model) != torch.float32 else {}),
+        **({"input_dtype": _dtype_name(dtype)} if dtype != torch.float32 else {}),
         "plan": plan,
         "meta": meta or {},
     }

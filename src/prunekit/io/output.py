@@ -46,7 +46,7 @@ def check_output(out: str | os.PathLike, overwrite: bool = False, option: str = 
     check_not_in_use(out, option)  # before anything in it is tidied
     clean_orphans(out)
     if occupied(out) and not overwrite:
-        raise PrunekitError(f"{option} {out} already exists: choose another {option}, or pass --overwrite to replace it")
+        raise _exists(out, option)
     if out.exists() and not out.is_dir():
         raise PrunekitError(f"{option} {out} is a file, not a folder")
     return out
@@ -67,9 +67,13 @@ def check_file_output(out: str | os.PathLike, overwrite: bool = False, option: s
                                 "elsewhere")
     clean_orphans(out)
     if out.exists() and not overwrite:
-        raise PrunekitError(f"{option} {out} already exists: choose another {option}, or pass --overwrite to "
-                            "replace it")
+        raise _exists(out, option)
     return out
+
+
+def _exists(out: Path, option: str) -> PrunekitError:
+    """The refusal of an output that holds something, without --overwrite."""
+    return PrunekitError(f"{option} {out} already exists: choose another {option}, or pass --overwrite to replace it")
 
 
 def existing_ancestor(path: Path) -> Path | None:

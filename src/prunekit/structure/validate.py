@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from prunekit.errors import first_line
 from prunekit.structure.graph import call_model, tensors_in
 from prunekit.structure.zeroing import zero_channels
 
@@ -40,7 +41,7 @@ def _trial(s, example_inputs: Any, names: list[str], compare: bool) -> str | Non
                 c._remove(c._states[n], idx)
             got = _outputs(c.model, example_inputs)
         except Exception as err:  # the copy is ours: any failure means "do not prune this"
-            return f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+            return f"{type(err).__name__}: {first_line(err)}"
     if [t.shape for t in got] != [t.shape for t in want]:
         return "pruning it changes the model's output shape"
     if compare:
